@@ -1,0 +1,1014 @@
+"""Benchmark our SPARQL server against Oxigraph's own server on the same synthetic data.
+
+For each size, the script generates the data (bench/generate.py) unless it is there, loads it into
+a store for our server (``kgpub load``, or pyoxigraph's bulk loader while that command does not
+exist) and into an Oxigraph store (``oxigraph load``), starts on 127.0.0.1:
+
+* ours, with the response cache (``kgpub serve``),
+* ours, without it (``kgpub serve --no-cache``),
+* Oxigraph (``oxigraph serve-read-only --union-default-graph``),
+
+checks that they give the same answers, then runs every query of bench/queries/ against each of
+them, at each concurrency, for a fixed duration after a warm-up. Servers are measured in turn,
+cell by cell, so that the ratios compare measurements taken seconds apart on a noisy machine.
+
+    .venv/bin/python bench/run.py --sizes 10k,100k
+    .venv/bin/python bench/run.py --sizes 10k --only-oxigraph --duration 3
+    .venv/bin/python bench/run.py --sizes 100k --vary --queries lookup,construct
+
+Results go to bench/results/<size>-<timestamp>.json and .md. The load generator is ``wrk`` when it
+is installed (apt-get install wrk), else a small Python one (one process per connection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import http.client
+import json
+import math
+import multiprocessing
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+DATA_DIR = BENCH_DIR / "data"
+RESULTS_DIR = BENCH_DIR / "results"
+QUERIES_DIR = BENCH_DIR / "queries"
+VENV_BIN = ROOT / ".venv" / "bin"
+
+SELECT_TYPE = "application/sparql-results+json"
+CONSTRUCT_TYPE = "text/turtle"
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+PING = "ping"  # the name of the cell that measures the trivial route
+
+OURS = "ours"
+OURS_NOCACHE = "ours-nocache"
+OXIGRAPH = "oxigraph"
+
+
+# ---------------------------------------------------------------------------------------------
+# sizes and data
+
+
+def parse_size(text: str) -> int:
+    value = text.strip().lower().replace("_", "")
+    factor = 1
+    if value.endswith("k"):
+        factor, value = 1_000, value[:-1]
+    elif value.endswith("m"):
+        factor, value = 1_000_000, value[:-1]
+    return int(float(value) * factor)
+
+
+def size_label(triples: int) -> str:
+    if triples % 1_000_000 == 0:
+        return f"{triples // 1_000_000}m"
+    if triples % 1_000 == 0:
+        return f"{triples // 1_000}k"
+    return str(triples)
+
+
+def ensure_data(triples: int, fmt: str, seed: int) -> tuple[Path, dict[str, Any]]:
+    """The data file and its manifest, generated when missing."""
+    path = DATA_DIR / f"kg-{size_label(triples)}.{fmt}"
+    manifest_file = path.with_suffix(".json")
+    manifest: dict[str, Any] = {}
+    if manifest_file.exists():
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    if not path.exists() or manifest.get("seed") != seed or manifest.get("format") != fmt:
+        cmd = [sys.executable, str(BENCH_DIR / "generate.py"), "--triples", str(triples)]
+        cmd += ["--format", fmt, "--seed", str(seed), "--out", str(path)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    return path, manifest
+
+
+# ---------------------------------------------------------------------------------------------
+# queries
+
+
+@dataclass
+class Query:
+    name: str
+    text: str
+    form: str  # SELECT, ASK, CONSTRUCT or DESCRIBE
+    params: list[str]
+
+    @property
+    def accept(self) -> str:
+        return CONSTRUCT_TYPE if self.form in ("CONSTRUCT", "DESCRIBE") else SELECT_TYPE
+
+    def render(self, values: dict[str, str]) -> str:
+        return PLACEHOLDER.sub(lambda m: values[m.group(1)], self.text)
+
+
+def query_form(text: str) -> str:
+    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    match = re.search(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", body, re.IGNORECASE)
+    if not match:
+        raise ValueError("not a SPARQL query form")
+    return match.group(1).upper()
+
+
+def load_queries(only: list[str] | None) -> list[Query]:
+    queries = []
+    for path in sorted(QUERIES_DIR.glob("*.rq")):
+        if only and path.stem not in only:
+            continue
+        text = path.read_text(encoding="utf-8")
+        params = sorted(set(PLACEHOLDER.findall(text)))
+        queries.append(Query(path.stem, text, query_form(text), params))
+    if only:
+        missing = set(only) - {q.name for q in queries} - {PING}
+        if missing:
+            raise SystemExit(f"no such query in {QUERIES_DIR}: {', '.join(sorted(missing))}")
+    return queries
+
+
+def parameter_pools(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """For each placeholder, the values it takes: the first is the one used without --vary."""
+    return {
+        "resource": [f"<{v}>" for v in manifest["resources"]],
+        "hub": [f"<{h['iri']}>" for h in manifest["hubs"]],
+        "country": [f"<{v}>" for v in manifest["hub_countries"]],
+        "term": list(manifest["terms"]),
+    }
+
+
+def request_paths(
+    query: Query, endpoint: str, pools: dict[str, list[str]], vary: bool, count: int
+) -> list[str]:
+    """The request targets (path and query string) a cell cycles through."""
+    if not query.params or not vary:
+        values = {p: pools[p][0] for p in query.params}
+        return [endpoint + "?" + urllib.parse.urlencode({"query": query.render(values)})]
+    rng = random.Random(7)
+    paths = []
+    n = max(len(pools[p]) for p in query.params)
+    for i in range(min(count, n)):
+        values = {p: pools[p][i % len(pools[p])] for p in query.params}
+        paths.append(endpoint + "?" + urllib.parse.urlencode({"query": query.render(values)}))
+    rng.shuffle(paths)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# servers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def command_works(cmd: list[str]) -> bool:
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def help_text(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout + done.stderr
+
+
+@dataclass
+class Server:
+    name: str
+    cmd: list[str]
+    port: int
+    endpoint: str  # path of the SPARQL endpoint
+    ready_path: str
+    ping_path: str  # the trivial route: the ceiling of the HTTP stack
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as log:
+            # a session of its own, so that the server and its workers stop together
+            self.proc = subprocess.Popen(
+                self.cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=ROOT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{tail}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                status, _ = http_get(self.port, self.ready_path, SELECT_TYPE, timeout=5)
+                if status == 200:
+                    return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s (log: {self.log})")
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        self.proc = None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # our own process group, by its PID
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+        # workers left behind by a server that exited first
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def processes(self) -> list[int]:
+        """The server's processes: every process of the session it was started in."""
+        return session_processes(self.proc.pid) if self.proc else []
+
+    def rss_mib(self) -> float | None:
+        """Resident memory of all the server's processes, in MiB (Linux only)."""
+        pids = self.processes()
+        if not pids:
+            return None
+        total = 0
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/statm").read_text().split()
+                total += int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+        return round(total / 2**20, 1)
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's processes (and the children they reaped)."""
+        total = 0
+        for pid in self.processes():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = _stat_fields(pid)
+                total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: state, ppid, pgrp, session, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def session_processes(sid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(_stat_fields(int(entry.name))[3]) == sid:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def client_cpu_seconds() -> float:
+    """CPU time of this script and the load generators it has run and reaped."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def http_get(port: int, path: str, accept: str, timeout: float = 60.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Accept": accept})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def load_stores(
+    data: Path, size: str, kgpub: Path, oxigraph: Path, only_oxigraph: bool, reload: bool
+) -> dict[str, Any]:
+    """Load the data into a store per server (reused while the data file is unchanged)."""
+    stores = DATA_DIR / "stores" / size
+    stores.mkdir(parents=True, exist_ok=True)
+    stamp = f"{data.name} {data.stat().st_size} {data.stat().st_mtime_ns}"
+    info: dict[str, Any] = {}
+
+    def fresh(target: Path, how: str) -> bool:
+        marker = target / ".bench-loaded"
+        return not reload and marker.exists() and marker.read_text() == f"{stamp} {how}"
+
+    def mark(target: Path, how: str) -> None:
+        (target / ".bench-loaded").write_text(f"{stamp} {how}")
+
+    ox_store = stores / "oxigraph"
+    if not fresh(ox_store, "oxigraph load"):
+        shutil.rmtree(ox_store, ignore_errors=True)
+        started = time.monotonic()
+        cmd = [str(oxigraph), "load", "--location", str(ox_store), "--file", str(data)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"oxigraph load failed:\n{done.stderr[-2000:]}")
+        # `kgpub load` optimises its store too: both servers read compacted data
+        done = subprocess.run(
+            [str(oxigraph), "optimize", "--location", str(ox_store)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"oxigraph optimize failed:\n{done.stderr[-2000:]}")
+        info["oxigraph_load_s"] = round(time.monotonic() - started, 2)
+        mark(ox_store, "oxigraph load")
+    info["oxigraph_store"] = str(ox_store)
+    if only_oxigraph:
+        return info
+
+    ours = stores / "kgpub"
+    has_load = command_works([str(kgpub), "load", "--help"])
+    how = "kgpub load" if has_load else "pyoxigraph bulk_load"
+    if not fresh(ours, how):
+        shutil.rmtree(ours, ignore_errors=True)
+        started = time.monotonic()
+        if has_load:
+            cmd = [str(kgpub), "load", str(data), "--store", str(ours), "--replace"]
+        else:
+            script = (
+                "import sys, pyoxigraph as ox; "
+                "ox.Store(sys.argv[1]).bulk_load(path=sys.argv[2], "
+                "format=ox.RdfFormat.from_extension(sys.argv[2].rsplit('.', 1)[1]))"
+            )
+            cmd = [sys.executable, "-c", script, str(ours), str(data)]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"{how} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        info["ours_load_s"] = round(time.monotonic() - started, 2)
+        mark(ours, how)
+    info["ours_loader"] = how
+    info["ours_store"] = str(ours)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# load generators
+
+
+@dataclass
+class Measure:
+    requests: int = 0
+    seconds: float = 0.0
+    errors: int = 0  # connection errors, timeouts, non-2xx
+    p50_ms: float = math.nan
+    p99_ms: float = math.nan
+    mean_ms: float = math.nan
+    max_ms: float = math.nan
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else math.nan
+
+
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local accept = %(accept)s
+local n = #paths
+local counter = 0
+wrk.method = "GET"
+wrk.path = paths[1]
+wrk.headers["Accept"] = accept
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  math.randomseed(1000 + (id or 0))
+end
+if n > 1 then
+  function request()
+    return wrk.format("GET", paths[math.random(n)], {["Accept"] = accept})
+  end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\n{"requests": %%d, "duration_us": %%d, "errors": %%d, "status_errors": %%d, ' ..
+    '"p50_us": %%d, "p99_us": %%d, "mean_us": %%f, "max_us": %%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return (
+        '"' + "".join(c if c.isalnum() or c in "/?=&%-_.~+" else f"\\{ord(c)}" for c in text) + '"'
+    )
+
+
+def run_wrk(
+    port: int, paths: list[str], accept: str, concurrency: int, seconds: float, timeout: float
+) -> Measure:
+    script = WRK_SCRIPT % {
+        "paths": ", ".join(_lua_string(p) for p in paths),
+        "accept": _lua_string(accept),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+        script_path = fh.name
+    try:
+        cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s"]
+        cmd += [f"--timeout={timeout:g}s", "-s", script_path, f"http://127.0.0.1:{port}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout + 30)
+    finally:
+        os.unlink(script_path)
+    line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    raw = json.loads(line)
+    return Measure(
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        errors=raw["errors"] + raw["status_errors"],
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        mean_ms=raw["mean_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+    )
+
+
+def _python_worker(
+    args: tuple[int, list[str], str, float, float, int],
+) -> tuple[list[float], int]:
+    """One connection: request until the deadline; the latencies in seconds, and the errors."""
+    port, paths, accept, deadline, timeout, seed = args
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    errors = 0
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Accept": accept}
+    while time.time() < deadline:
+        path = paths[rng.randrange(len(paths))] if len(paths) > 1 else paths[0]
+        started = time.perf_counter()
+        try:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status >= 300:
+                errors += 1
+            if resp.will_close:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            continue
+        latencies.append(time.perf_counter() - started)
+    conn.close()
+    return latencies, errors
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return math.nan
+    k = max(0, min(len(sorted_values) - 1, math.ceil(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+def run_python(
+    port: int, paths: list[str], accept: str, concurrency: int, seconds: float, timeout: float
+) -> Measure:
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(concurrency) as pool:
+        started = time.time() + 0.2  # let every worker be up before the clock starts
+        deadline = started + seconds
+        jobs = [(port, paths, accept, deadline, timeout, i) for i in range(concurrency)]
+        results = pool.map(_python_worker, jobs)
+        elapsed = max(time.time(), deadline) - started
+    latencies = sorted(x for lat, _ in results for x in lat)
+    return Measure(
+        requests=len(latencies),
+        seconds=elapsed,
+        errors=sum(e for _, e in results),
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        mean_ms=sum(latencies) / len(latencies) * 1000 if latencies else math.nan,
+        max_ms=latencies[-1] * 1000 if latencies else math.nan,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# answers: both servers must say the same thing
+
+
+def answer_digest(body: bytes, accept: str) -> tuple[int, str]:
+    """Rows (or triples) of a response and a digest that ignores their order."""
+    if accept == SELECT_TYPE:
+        doc = json.loads(body)
+        if "boolean" in doc:
+            return 1, str(doc["boolean"]).lower()
+        rows = sorted(json.dumps(b, sort_keys=True) for b in doc["results"]["bindings"])
+    else:
+        import pyoxigraph
+
+        triples = pyoxigraph.parse(body, format=pyoxigraph.RdfFormat.TURTLE)
+        rows = sorted(str(t) for t in triples)
+    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class Cell:
+    query: str
+    concurrency: int
+    server: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    requests: int
+    errors: int
+    seconds: float
+    server_cpu_ms: float  # CPU time of the server per request
+    client_cpu_ms: float  # CPU time of the load generator per request
+    server_cores: float  # cores the server kept busy on average
+    rounds_rps: list[float] = field(default_factory=list)  # req/s of each round
+
+
+@dataclass
+class SizeResult:
+    size: str
+    triples: int
+    started: str
+    settings: dict[str, Any]
+    loads: dict[str, Any]
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cells: list[Cell] = field(default_factory=list)
+    memory_mib: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) -> list[Server]:
+    logs = DATA_DIR / "logs"
+    servers = []
+    if not args.only_oxigraph:
+        kgpub = str(args.kgpub)
+        base = [kgpub, "serve", "--store", loads["ours_store"]]
+        extra = list(args.serve_arg or [])
+        for name, flags in ((OURS, []), (OURS_NOCACHE, ["--no-cache"])):
+            if args.skip_nocache and name == OURS_NOCACHE:
+                continue
+            port = free_port()
+            servers.append(
+                Server(
+                    name=name,
+                    cmd=[*base, "--port", str(port), *flags, *extra],
+                    port=port,
+                    endpoint="/sparql",
+                    ready_path="/-/ping",
+                    ping_path="/-/ping",
+                    log=logs / f"{size}-{name}.log",
+                )
+            )
+    port = free_port()
+    ox_cmd = [str(args.oxigraph), "serve-read-only", "--location", loads["oxigraph_store"]]
+    ox_cmd += ["--bind", f"127.0.0.1:{port}"]
+    if args.union_default_graph:
+        ox_cmd.append("--union-default-graph")
+    servers.append(
+        Server(
+            name=OXIGRAPH,
+            cmd=ox_cmd,
+            port=port,
+            endpoint="/query",
+            ready_path="/query?" + urllib.parse.urlencode({"query": "ASK {}"}),
+            ping_path="/",  # the static query page
+            log=logs / f"{size}-oxigraph.log",
+        )
+    )
+    return servers
+
+
+def check_answers(
+    servers: list[Server], queries: list[Query], pools: dict[str, list[str]], result: SizeResult
+) -> None:
+    for query in queries:
+        per_server: dict[str, Any] = {}
+        for server in servers:
+            path = request_paths(query, server.endpoint, pools, vary=False, count=1)[0]
+            started = time.perf_counter()
+            status, body = http_get(server.port, path, query.accept)
+            ms = (time.perf_counter() - started) * 1000
+            if status != 200:
+                per_server[server.name] = {"status": status, "ms": round(ms, 2)}
+                result.warnings.append(
+                    f"{query.name}: {server.name} answered {status}: {body[:200]!r}"
+                )
+                continue
+            rows, digest = answer_digest(body, query.accept)
+            per_server[server.name] = {
+                "rows": rows,
+                "digest": digest,
+                "bytes": len(body),
+                "first_ms": round(ms, 2),
+            }
+        digests = {v.get("digest") for v in per_server.values()}
+        if len(digests) > 1:
+            rows = {k: v.get("rows") for k, v in per_server.items()}
+            result.warnings.append(f"{query.name}: answers differ between servers {rows}")
+        result.answers[query.name] = per_server
+
+
+def measure_cell(
+    runner: Any,
+    server: Server,
+    paths: list[str],
+    accept: str,
+    concurrency: int,
+    args: argparse.Namespace,
+    warm: bool,
+) -> tuple[Measure, float, float]:
+    """One measurement: the client's figures, and the server's and client's CPU seconds."""
+    if warm and args.warmup > 0:
+        runner(server.port, paths, accept, concurrency, args.warmup, args.timeout)
+    server_cpu, client_cpu = server.cpu_seconds(), client_cpu_seconds()
+    m = runner(server.port, paths, accept, concurrency, args.duration, args.timeout)
+    return m, server.cpu_seconds() - server_cpu, client_cpu_seconds() - client_cpu
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(v for v in values if not math.isnan(v))
+    if not values:
+        return math.nan
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def make_cell(
+    name: str, concurrency: int, server: str, rounds: list[tuple[Measure, float, float]]
+) -> Cell:
+    """A cell from its rounds: medians of the rates and latencies, sums of the counts."""
+    requests = sum(m.requests for m, _, _ in rounds)
+    seconds = sum(m.seconds for m, _, _ in rounds)
+    server_cpu = sum(c for _, c, _ in rounds)
+    client_cpu = sum(c for _, _, c in rounds)
+    per_request = 1000 / requests if requests else math.nan
+    return Cell(
+        query=name,
+        concurrency=concurrency,
+        server=server,
+        rps=round(_median([m.rps for m, _, _ in rounds]), 1),
+        p50_ms=round(_median([m.p50_ms for m, _, _ in rounds]), 3),
+        p99_ms=round(_median([m.p99_ms for m, _, _ in rounds]), 3),
+        mean_ms=round(_median([m.mean_ms for m, _, _ in rounds]), 3),
+        max_ms=round(max(m.max_ms for m, _, _ in rounds), 3),
+        requests=requests,
+        errors=sum(m.errors for m, _, _ in rounds),
+        seconds=round(seconds, 2),
+        server_cpu_ms=round(server_cpu * per_request, 3),
+        client_cpu_ms=round(client_cpu * per_request, 3),
+        server_cores=round(server_cpu / seconds, 2) if seconds else math.nan,
+        rounds_rps=[round(m.rps, 1) for m, _, _ in rounds],
+    )
+
+
+def measure_all(
+    args: argparse.Namespace,
+    servers: list[Server],
+    queries: list[Query],
+    pools: dict[str, list[str]],
+    result: SizeResult,
+) -> None:
+    runner = run_wrk if args.client == "wrk" else run_python
+    names: list[str] = [q.name for q in queries]
+    if not args.no_ping:
+        names.insert(0, PING)
+    by_name = {q.name: q for q in queries}
+    total = len(names) * len(args.concurrency) * len(servers) * args.rounds
+    done = 0
+    started = time.monotonic()
+    for i, name in enumerate(names):
+        for concurrency in args.concurrency:
+            targets: dict[str, tuple[list[str], str]] = {}
+            for server in servers:
+                if name == PING:
+                    targets[server.name] = ([server.ping_path], "*/*")
+                else:
+                    query = by_name[name]
+                    paths = request_paths(query, server.endpoint, pools, args.vary, args.pool)
+                    targets[server.name] = (paths, query.accept)
+            rounds: dict[str, list[tuple[Measure, float, float]]] = {s.name: [] for s in servers}
+            for round_no in range(args.rounds):
+                # the servers take turns, and which one goes first turns too
+                shift = (i * len(args.concurrency) + args.concurrency.index(concurrency)) + round_no
+                shift %= len(servers)
+                for server in servers[shift:] + servers[:shift]:
+                    paths, accept = targets[server.name]
+                    measured = measure_cell(
+                        runner, server, paths, accept, concurrency, args, warm=round_no == 0
+                    )
+                    rounds[server.name].append(measured)
+                    m = measured[0]
+                    done += 1
+                    eta = (time.monotonic() - started) / done * (total - done)
+                    print(
+                        f"  [{done}/{total}] {name:<15} c={concurrency:<3} {server.name:<13}"
+                        f"{m.rps:>10.1f} req/s  p50 {m.p50_ms:8.2f} ms  p99 {m.p99_ms:8.2f} ms"
+                        f"  (about {eta:.0f}s left)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            for server in servers:
+                cell = make_cell(name, concurrency, server.name, rounds[server.name])
+                result.cells.append(cell)
+                if cell.errors:
+                    result.warnings.append(
+                        f"{name} c={concurrency} {server.name}: {cell.errors} errors "
+                        f"of {cell.requests + cell.errors} requests"
+                    )
+    for server in servers:
+        result.memory_mib[server.name] = server.rss_mib()
+
+
+# ---------------------------------------------------------------------------------------------
+# reports
+
+
+def _fmt_rps(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _fmt_ms(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    if not b or math.isnan(a) or math.isnan(b):
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def markdown_table(result: SizeResult) -> str:
+    servers = list(dict.fromkeys(c.server for c in result.cells))
+    cells = {(c.query, c.concurrency, c.server): c for c in result.cells}
+    header = ["query", "c"]
+    for s in servers:
+        header += [f"{s} req/s", "p50 ms", "p99 ms"]
+    ours = [s for s in servers if s != OXIGRAPH]
+    if OXIGRAPH in servers:
+        header += [f"{s}/oxigraph" for s in ours]
+    header.append("rows")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = list(dict.fromkeys((c.query, c.concurrency) for c in result.cells))
+    for query, conc in keys:
+        row = [query, str(conc)]
+        for s in servers:
+            c = cells.get((query, conc, s))
+            if c is None:
+                row += ["-", "-", "-"]
+                continue
+            flag = " (!)" if c.errors else ""
+            row += [_fmt_rps(c.rps) + flag, _fmt_ms(c.p50_ms), _fmt_ms(c.p99_ms)]
+        if OXIGRAPH in servers:
+            ox = cells.get((query, conc, OXIGRAPH))
+            for s in ours:
+                c = cells.get((query, conc, s))
+                row.append(_ratio(c.rps, ox.rps) if c and ox else "-")
+        answers = result.answers.get(query, {})
+        rows = {v.get("rows") for v in answers.values()}
+        digests = {v.get("digest") for v in answers.values()}
+        if query == PING:
+            row.append("")
+        elif len(digests) > 1:
+            row.append("differ: " + "/".join(str(v.get("rows")) for v in answers.values()))
+        else:
+            row.append(str(next(iter(rows), "")))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def cpu_table(result: SizeResult) -> str:
+    """Where the CPU went: server CPU per request and cores kept busy, client CPU per request."""
+    servers = list(dict.fromkeys(c.server for c in result.cells))
+    cells = {(c.query, c.concurrency, c.server): c for c in result.cells}
+    header = ["query", "c"]
+    for s in servers:
+        header += [f"{s} cpu ms/req", "cores"]
+    header.append("client cpu ms/req (max)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for query, conc in dict.fromkeys((c.query, c.concurrency) for c in result.cells):
+        row = [query, str(conc)]
+        client = []
+        for s in servers:
+            c = cells.get((query, conc, s))
+            if c is None:
+                row += ["-", "-"]
+                continue
+            row += [_fmt_ms(c.server_cpu_ms), f"{c.server_cores:.2f}"]
+            client.append(c.client_cpu_ms)
+        row.append(_fmt_ms(max(client)) if client else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(result: SizeResult) -> str:
+    s = result.settings
+    loads = result.loads
+    parts = [
+        f"## {result.size} ({result.triples:,} triples), {result.started}",
+        "",
+        f"`{s['command']}`",
+        "",
+        f"client {s['client']}, {s['rounds']} round(s) of {s['duration']}s per cell (medians), "
+        f"{s['warmup']}s warm-up, "
+        f"{'varied' if s['vary'] else 'repeated'} parameters, {s['cpus']} CPUs, "
+        f"Oxigraph {s['oxigraph_version']}.",
+        "",
+    ]
+    load_bits = []
+    if "ours_load_s" in loads:
+        load_bits.append(f"ours ({loads['ours_loader']}) {loads['ours_load_s']}s")
+    if "oxigraph_load_s" in loads:
+        load_bits.append(f"oxigraph load {loads['oxigraph_load_s']}s")
+    if load_bits:
+        parts += ["Load: " + ", ".join(load_bits) + ".", ""]
+    parts += [markdown_table(result), ""]
+    parts += ["CPU time per request (server: all its processes; client: the load generator):", ""]
+    parts += [cpu_table(result), ""]
+    mem = ", ".join(f"{k} {v} MiB" for k, v in result.memory_mib.items() if v is not None)
+    if mem:
+        parts += [f"Resident memory after the run: {mem}.", ""]
+    if result.warnings:
+        parts += ["Warnings:", "", *[f"- {w}" for w in result.warnings], ""]
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10k,100k", help="comma-separated: 10k,100k,1M,10M")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per round of a cell")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per cell")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure each cell this many times, the servers taking turns; report the medians",
+    )
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated connection counts")
+    parser.add_argument("--queries", help="comma-separated query names (default: all)")
+    parser.add_argument("--only-oxigraph", action="store_true", help="do not start our server")
+    parser.add_argument("--skip-nocache", action="store_true", help="ours with the cache only")
+    parser.add_argument(
+        "--vary",
+        action="store_true",
+        help="pick the resource, hub or term at random per request (defeats the response cache)",
+    )
+    parser.add_argument("--pool", type=int, default=1000, help="values cycled through by --vary")
+    parser.add_argument("--no-ping", action="store_true", help="skip the trivial-route cells")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    parser.add_argument("--format", choices=("nq", "trig"), default="nq", help="data file format")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--reload", action="store_true", help="load the stores again")
+    parser.add_argument(
+        "--no-union-default-graph",
+        dest="union_default_graph",
+        action="store_false",
+        help="start Oxigraph without --union-default-graph",
+    )
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        metavar="ARG",
+        help="extra argument for `kgpub serve` (repeatable), e.g. --serve-arg=--workers=4",
+    )
+    parser.add_argument("--kgpub", type=Path, default=VENV_BIN / "kgpub")
+    parser.add_argument("--oxigraph", type=Path, default=VENV_BIN / "oxigraph")
+    args = parser.parse_args(argv)
+    args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    args.queries = [q.strip() for q in args.queries.split(",")] if args.queries else None
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "python"
+    if args.client == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (apt-get install wrk), use --client python")
+    if not args.only_oxigraph and not command_works([str(args.kgpub), "serve", "--help"]):
+        parser.error(f"`{args.kgpub} serve` does not run yet: use --only-oxigraph")
+    return args
+
+
+def run_size(args: argparse.Namespace, triples: int, command: str) -> SizeResult:
+    size = size_label(triples)
+    print(f"== {size}: data", file=sys.stderr, flush=True)
+    data, manifest = ensure_data(triples, args.format, args.seed)
+    print(f"== {size}: stores", file=sys.stderr, flush=True)
+    loads = load_stores(data, size, args.kgpub, args.oxigraph, args.only_oxigraph, args.reload)
+    queries = load_queries(args.queries)
+    pools = parameter_pools(manifest)
+    oxigraph_version = help_text([str(args.oxigraph), "--version"]).strip().split()[-1]
+    result = SizeResult(
+        size=size,
+        triples=int(manifest["triples"]),
+        started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        settings={
+            "command": command,
+            "client": args.client,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "concurrency": args.concurrency,
+            "vary": args.vary,
+            "pool": args.pool,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "oxigraph_version": oxigraph_version,
+            "union_default_graph": args.union_default_graph,
+            "serve_args": args.serve_arg or [],
+            "defaults": {k: v[0] for k, v in pools.items()},
+        },
+        loads=loads,
+    )
+    servers = build_servers(args, loads, size)
+    try:
+        for server in servers:
+            print(f"== {size}: start {server.name}: {' '.join(server.cmd)}", file=sys.stderr)
+            server.start()
+        check_answers(servers, queries, pools, result)
+        for w in result.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        measure_all(args, servers, queries, pools, result)
+    finally:
+        for server in servers:
+            server.stop()
+    return result
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    raise TypeError(type(value))
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    command = " ".join(["bench/run.py", *argv])
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for triples in args.sizes:
+        result = run_size(args, triples, command)
+        report = markdown_report(result)
+        base = RESULTS_DIR / f"{result.size}-{stamp}"
+        base.with_suffix(".json").write_text(
+            json.dumps(_no_nan(asdict(result)), indent=2, default=_json_default) + "\n",
+            encoding="utf-8",
+        )
+        base.with_suffix(".md").write_text(report, encoding="utf-8")
+        print("\n" + report)
+        print(f"(written {base}.json and .md)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

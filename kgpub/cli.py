@@ -1,0 +1,151 @@
+"""The ``kgpub`` command: build, coverage, load, namespace, serve."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kgpub import __version__
+from kgpub.settings import Settings
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {
+        "root": args.root,
+        "data_dir": args.data,
+        "ontology_dir": args.ontology,
+        "build_dir": args.build_dir,
+        "base_iri": args.base,
+        **extra,
+    }
+    return Settings.load(overrides, config_file=args.config)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from kgpub.mappings import build
+
+    build.run(_settings(args))
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from kgpub.mappings import coverage
+    from kgpub.mappings.build import article_folders
+    from kgpub.mappings.facts import load_article
+
+    settings = _settings(args)
+    registry: dict[str, Any] = {}
+    rows = []
+    for folder in article_folders(settings.data_path):
+        rows.extend(coverage.rows(load_article(folder, registry)))
+    report = coverage.markdown(rows)
+    if args.output:
+        Path(args.output).write_text(report, encoding="utf-8")
+    sys.stdout.write(report)
+    return 1 if any(r.status == "UNCOVERED" for r in rows) else 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from kgpub.mappings.load import load
+
+    load([Path(f) for f in args.files], Path(args.store), replace=args.replace)
+    return 0
+
+
+def cmd_namespace(args: argparse.Namespace) -> int:
+    from kgpub.mappings import namespace
+
+    settings = _settings(args)
+    target = namespace.write(settings.ontology_path / "kgpub.ttl")
+    print(f"wrote {target}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kgpub.server.wsgi import serve
+
+    extra = {
+        "host": args.host,
+        "port": args.port,
+        "store": args.store,
+        "workers": args.workers,
+        "query_timeout": args.timeout,
+        "max_rows": args.max_rows,
+        "cache": False if args.no_cache else None,
+    }
+    serve(_settings(args, **extra))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML settings file (or KGPUB_CONFIG)")
+    common.add_argument("--root", type=Path, help="project folder (default: .)")
+    common.add_argument("--data", type=Path, help="data folder (default: <root>/data)")
+    common.add_argument("--ontology", type=Path, help="ontology folder (default: <root>/ontology)")
+    common.add_argument("--build-dir", type=Path, help="where builds go (default: build)")
+    common.add_argument(
+        "--base", help="base IRI of everything published (default: https://w3id.org/kgpub/)"
+    )
+
+    p = argparse.ArgumentParser(prog="kgpub", description=__doc__)
+    p.add_argument("--version", action="version", version=f"kgpub {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", parents=[common], help="build the graph: store, dumps, reports")
+    b.set_defaults(func=cmd_build)
+
+    c = sub.add_parser(
+        "coverage", parents=[common], help="list every sentence with the facts derived from it"
+    )
+    c.add_argument("-o", "--output", help="also write the report to this file")
+    c.set_defaults(func=cmd_coverage)
+
+    ld = sub.add_parser(
+        "load",
+        parents=[common],
+        help="load RDF files (ttl, nt, nq, trig, rdf, jsonld; .gz) into a store",
+    )
+    ld.add_argument("files", nargs="+")
+    ld.add_argument("--store", required=True, help="store folder to create")
+    ld.add_argument("--replace", action="store_true", help="overwrite an existing store")
+    ld.set_defaults(func=cmd_load)
+
+    n = sub.add_parser(
+        "namespace", parents=[common], help="regenerate mappings/kgo.py from the ontology"
+    )
+    n.set_defaults(func=cmd_namespace)
+
+    s = sub.add_parser("serve", parents=[common], help="serve the store over HTTP")
+    s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 8080)")
+    s.add_argument("--store", type=Path, help="store folder (default <build-dir>/current/store)")
+    s.add_argument("--workers", type=int, help="worker processes (default: per core)")
+    s.add_argument("--timeout", type=float, help="SPARQL query timeout in seconds (default 10)")
+    s.add_argument("--max-rows", type=int, help="result row cap (default 10000)")
+    s.add_argument("--no-cache", action="store_true", help="turn the response cache off")
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from kgpub.mappings.errors import BuildError
+
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BuildError as exc:
+        print(f"error: {exc.format()}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

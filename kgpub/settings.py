@@ -1,0 +1,103 @@
+"""Every setting of kgpub in one place, with its default.
+
+A setting is read, in order of precedence, from a command-line flag, an environment variable
+(``KGPUB_<NAME>``, upper case), a TOML config file (``--config`` or ``KGPUB_CONFIG``; keys are the
+field names) and finally the default below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BASE_IRI = "https://w3id.org/kgpub/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where the data lives and where builds go
+    root: Path = Path(".")
+    data_dir: Path | None = None  # default: <root>/data
+    ontology_dir: Path | None = None  # default: <root>/ontology
+    build_dir: Path = Path("build")
+    keep_builds: int = 3  # earlier builds kept next to the current one
+    base_iri: str = DEFAULT_BASE_IRI
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 0  # 0 = one per core, at least 2
+    threads: int = 4
+    store: Path | None = None  # default: <build_dir>/current/store
+    # limits (safe defaults for the open internet)
+    query_timeout: float = 10.0  # seconds of work per SPARQL query
+    max_rows: int = 10_000  # result rows per SPARQL response
+    max_body_bytes: int = 1_000_000  # request body size
+    max_url_bytes: int = 8_192  # request line length
+    cache: bool = True  # response cache for the read-only data
+    cache_bytes: int = 64_000_000  # memory bound of that cache, per worker
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        config_file: Path | None = None,
+    ) -> Settings:
+        """Defaults, then the config file, then the environment, then ``overrides`` (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config_file = config_file or (
+            Path(environ["KGPUB_CONFIG"]) if environ.get("KGPUB_CONFIG") else None
+        )
+        if config_file is not None:
+            with open(config_file, "rb") as fh:
+                values.update(tomllib.load(fh))
+        for field in fields(cls):
+            env_value = environ.get(f"KGPUB_{field.name.upper()}")
+            if env_value is not None:
+                values[field.name] = env_value
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir if self.data_dir is not None else self.root / "data"
+
+    @property
+    def ontology_path(self) -> Path:
+        return self.ontology_dir if self.ontology_dir is not None else self.root / "ontology"
+
+    @property
+    def store_path(self) -> Path:
+        return self.store if self.store is not None else self.build_dir / "current" / "store"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    """Turn a string from the environment into the field's type."""
+    default = next(f for f in fields(cls) if f.name == name).default
+    if not isinstance(value, str):
+        return Path(value) if isinstance(default, Path) else value
+    if isinstance(default, bool):
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if value.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"setting {name}: expected true or false, got {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, Path) or name in {"store", "data_dir", "ontology_dir"}:
+        return Path(value)
+    return value

@@ -1,0 +1,51 @@
+"""The web server: the Flask app that publishes what the build wrote.
+
+``create_app`` is the one factory: settings (defaults, config file, environment, CLI flags), then
+the test dict, then the blueprints. Routes reach the data only through ``store.Store``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from kgpub.settings import Settings
+
+from . import errors, responses, sparql, system
+from .cache import CacheFront
+from .config import make_services, split_config
+
+# the paths whose GET answers the response cache serves before Flask
+CACHED_PATHS = ("/sparql",)
+
+
+def create_app(
+    settings: Settings | None = None, test_config: Mapping[str, Any] | None = None
+) -> Flask:
+    settings, flask_config = split_config(settings or Settings.load(), test_config)
+    app = Flask(__name__, static_url_path="/-/static")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # never the debugger, never a traceback in a response
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(flask_config)
+    kgpub = make_services(settings)
+    app.extensions["kgpub"] = kgpub
+    errors.init_app(app)
+    responses.init_app(app)
+    app.register_blueprint(sparql.bp)
+    app.register_blueprint(system.bp)
+    if kgpub.cache is not None:
+        store = kgpub.store
+        app.wsgi_app = CacheFront(  # type: ignore[method-assign]
+            app.wsgi_app, kgpub.cache, lambda: store.identity, CACHED_PATHS
+        )
+    logging.getLogger("kgpub").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,67 @@
+"""From ``Settings`` to a configured app: what every route reaches through ``services()``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from kgpub.mappings.iris import ONTOLOGY_IRI, Minter
+
+from kgpub.settings import Settings
+
+from .cache import ResponseCache
+from .querypage import Example, load_examples, load_prefixes
+from .store import EmbeddedStore, Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    cache: ResponseCache | None
+    minter: Minter
+    prefixes: dict[str, str]  # for Turtle output and the query page
+    examples: list[Example]  # ontology/cq/*.rq as found at start-up
+    node_modules: Path  # where npm ci put the query page's browser assets
+
+    @property
+    def local_links(self) -> list[tuple[str, str]]:
+        """IRI prefixes served here and the local path each maps to, longest first."""
+        pairs = [(self.minter.base, "/"), (ONTOLOGY_IRI, "/ontology")]
+        return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+def split_config(
+    settings: Settings, test_config: Mapping[str, Any] | None
+) -> tuple[Settings, dict[str, Any]]:
+    """Keys of ``test_config`` naming a setting change the settings; the rest is Flask config."""
+    names = {field.name for field in fields(Settings)}
+    overrides = {k: v for k, v in (test_config or {}).items() if k in names}
+    flask_config = {k: v for k, v in (test_config or {}).items() if k not in names}
+    return (settings.replace(**overrides) if overrides else settings), flask_config
+
+
+def resolve(settings: Settings, path: Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else Path(settings.root) / path
+
+
+def make_services(settings: Settings) -> Services:
+    store = EmbeddedStore(resolve(settings, settings.store_path), pool_size=settings.threads + 1)
+    ontology = resolve(settings, Path("ontology"))
+    return Services(
+        settings=settings,
+        store=store,
+        cache=ResponseCache(settings.cache_bytes) if settings.cache else None,
+        minter=Minter(settings.base_iri),
+        prefixes=load_prefixes(ontology / "kgpub.ttl", settings.base_iri),
+        examples=load_examples(ontology / "cq"),
+        node_modules=resolve(settings, Path("node_modules")),
+    )
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions["kgpub"]

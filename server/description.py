@@ -1,0 +1,117 @@
+"""The SPARQL 1.1 Service Description of the endpoint, for RDF clients asking ``/sparql`` bare.
+
+It tells where the endpoint answers, what it speaks (SPARQL 1.1 Query only: the store is
+read-only), which result formats it writes, that the default graph is the union of all graphs
+(``sd:UnionDefaultGraph``) and which named graphs the default dataset holds, with their sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pyoxigraph as ox
+
+from .formats import GRAPH_FORMATS, RESULT_FORMATS, Format
+from .pool import Busy, QueryFailed, QueryTimeout
+from .store import Counts, Store
+
+log = logging.getLogger(__name__)
+
+SD = "http://www.w3.org/ns/sparql-service-description#"
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+VOID_TRIPLES = ox.NamedNode("http://rdfs.org/ns/void#triples")
+DCTERMS = "http://purl.org/dc/terms/"
+XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
+PREFIXES = {
+    "sd": SD,
+    "void": "http://rdfs.org/ns/void#",
+    "dcterms": DCTERMS,
+    "formats": "http://www.w3.org/ns/formats/",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+}
+# the service description lists at most this many named graphs (one graph per fact adds up)
+LISTED_GRAPHS = 1000
+
+_counts: dict[str, Counts | None] = {}
+
+
+def _sd(name: str) -> ox.NamedNode:
+    return ox.NamedNode(SD + name)
+
+
+def counts_of(store: Store, timeout: float) -> Counts | None:
+    """The store's graph sizes, counted once per build and worker; None when unavailable."""
+    identity = store.identity
+    if identity not in _counts:
+        try:
+            _counts[identity] = store.counts(LISTED_GRAPHS, timeout)
+        except (QueryFailed, QueryTimeout, Busy) as error:
+            log.warning("no graph counts for the service description: %s", error)
+            return None
+    return _counts[identity]
+
+
+def describe(endpoint: str, dataset: str, counts: Counts | None) -> list[ox.Triple]:
+    service = ox.BlankNode()
+    triples = [
+        ox.Triple(service, RDF_TYPE, _sd("Service")),
+        ox.Triple(service, _sd("endpoint"), ox.NamedNode(endpoint)),
+        ox.Triple(service, _sd("supportedLanguage"), _sd("SPARQL11Query")),
+        ox.Triple(service, _sd("feature"), _sd("UnionDefaultGraph")),
+        ox.Triple(
+            service,
+            _sd("defaultEntailmentRegime"),
+            ox.NamedNode("http://www.w3.org/ns/entailment/Simple"),
+        ),
+        ox.Triple(
+            service,
+            ox.NamedNode(DCTERMS + "description"),
+            ox.Literal(
+                "Read-only SPARQL 1.1 Query endpoint. Without FROM or default-graph-uri the "
+                "default graph is the union of all named graphs. SERVICE and updates are refused."
+            ),
+        ),
+    ]
+    for fmt in (*RESULT_FORMATS, *GRAPH_FORMATS):
+        triples.append(ox.Triple(service, _sd("resultFormat"), ox.NamedNode(fmt.w3c)))
+    triples.extend(_dataset(service, dataset, counts))
+    return triples
+
+
+def _dataset(service: ox.BlankNode, dataset: str, counts: Counts | None) -> list[ox.Triple]:
+    node = ox.BlankNode()
+    default = ox.BlankNode()
+    triples = [
+        ox.Triple(service, _sd("defaultDataset"), node),
+        ox.Triple(node, RDF_TYPE, _sd("Dataset")),
+        ox.Triple(
+            node,
+            ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#seeAlso"),
+            ox.NamedNode(dataset),
+        ),
+        ox.Triple(node, _sd("defaultGraph"), default),
+        ox.Triple(default, RDF_TYPE, _sd("Graph")),
+    ]
+    if counts is None:
+        return triples
+    triples.append(ox.Triple(default, VOID_TRIPLES, _integer(counts.triples)))
+    for name, size in counts.graphs.items():
+        named, graph = ox.BlankNode(), ox.BlankNode()
+        triples += [
+            ox.Triple(node, _sd("namedGraph"), named),
+            ox.Triple(named, RDF_TYPE, _sd("NamedGraph")),
+            ox.Triple(named, _sd("name"), ox.NamedNode(name)),
+            ox.Triple(named, _sd("graph"), graph),
+            ox.Triple(graph, RDF_TYPE, _sd("Graph")),
+            ox.Triple(graph, VOID_TRIPLES, _integer(size)),
+        ]
+    return triples
+
+
+def _integer(value: int) -> ox.Literal:
+    return ox.Literal(str(value), datatype=XSD_INTEGER)
+
+
+def serialize(triples: list[ox.Triple], fmt: Format) -> bytes:
+    assert isinstance(fmt.oxigraph, ox.RdfFormat)
+    return ox.serialize(triples, format=fmt.oxigraph, prefixes=PREFIXES)

@@ -1,0 +1,378 @@
+"""A query process: runs SPARQL queries on the read-only store, one at a time, for one web worker.
+
+pyoxigraph cannot cancel a running query, so queries run here, in a process of their own that the
+web worker can kill when the time is up (``pool.py``); killing it frees the CPU at once. The process
+is started as a plain script (``python executor.py STORE FD``) so that it imports only the standard
+library and pyoxigraph: it starts in a few tens of milliseconds and stays small.
+
+It talks with the worker over a Unix socket in length-framed messages
+(``multiprocessing.connection.Connection``):
+
+- worker -> process: one pickled request dict per query (see ``handle``);
+- process -> worker: ``F`` + pickled (header, body) when the whole answer is small; otherwise
+  ``H`` + pickled header, then ``D`` + bytes chunks, then ``E``; or ``X`` + pickled (error kind,
+  message).
+  The header is (kind, media type, truncated).
+
+The process also makes sure it cannot open a network connection (a seccomp filter refusing IPv4 and
+IPv6 sockets, where the platform allows it): the endpoint refuses ``SERVICE`` before a query gets
+here, and this is the second lock on that door.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import pickle
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import pyoxigraph as ox
+
+READY = b"ready"
+FULL, HEAD, DATA, END, ERROR = b"F", b"H", b"D", b"E", b"X"
+# answers larger than this are streamed in chunks of about this size instead of sent whole
+STREAM_THRESHOLD = 256 * 1024
+
+
+class Full(Exception):
+    """Raised from a capped writer to stop a serializer once the row cap is passed."""
+
+
+class CappedBuffer:
+    """Collects a line-based serialization (TSV, N-Triples) and stops it after ``limit`` lines."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.lines = 0
+        self.full = False
+
+    def write(self, data: bytes) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        self.lines += chunk.count(b"\n")
+        if self.lines > self.limit:
+            self.full = True
+            raise Full
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    def value(self) -> bytes:
+        """The first ``limit`` lines: a serializer writes in blocks, so the last may run over."""
+        if not self.full:
+            return b"".join(self.parts)
+        kept, lines = [], 0
+        for part in self.parts:
+            count = part.count(b"\n")
+            if lines + count < self.limit:
+                kept.append(part)
+                lines += count
+                continue
+            end = -1
+            for _ in range(self.limit - lines):
+                end = part.index(b"\n", end + 1)
+            kept.append(part[: end + 1])
+            break
+        return b"".join(kept)
+
+
+class Sink:
+    """Where the answer goes: held back while small, so the worker can still choose the status
+    (a timeout must be a 503, not a cut 200), then streamed in chunks once it grows."""
+
+    def __init__(
+        self, conn: Connection, header: tuple[str, str, bool], patch: Callable[[bytes], bytes]
+    ) -> None:
+        self.conn = conn
+        self.header = header
+        self.patch = patch
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.streaming = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        if self.size >= STREAM_THRESHOLD:
+            self._send_chunk()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _take(self) -> bytes:
+        body = b"".join(self.parts)
+        self.parts, self.size = [], 0
+        if not self.streaming:
+            body = self.patch(body)
+        return body
+
+    def _send_chunk(self) -> None:
+        body = self._take()
+        if not self.streaming:
+            self.conn.send_bytes(HEAD + pickle.dumps(self.header))
+            self.streaming = True
+        self.conn.send_bytes(DATA + body)
+
+    def finish(self) -> None:
+        if self.streaming:
+            if self.parts:
+                self.conn.send_bytes(DATA + self._take())
+            self.conn.send_bytes(END)
+        else:
+            self.conn.send_bytes(FULL + pickle.dumps((self.header, self._take())))
+
+
+def handle(store: ox.Store, request: dict[str, Any], conn: Connection) -> None:
+    """Run one query and send its answer.
+
+    ``request`` keys: query, default_graphs and named_graphs (lists of IRIs or None), union (bool),
+    formats (result kind -> media type, None when the client accepts none), max_rows (0: no cap),
+    prefixes (for Turtle and TriG), link (in-band note on a truncated SPARQL JSON/XML answer).
+    """
+    result = store.query(request["query"], **_dataset(request))
+    if isinstance(result, ox.QuerySolutions):
+        kind = "solutions"
+    elif isinstance(result, ox.QueryBoolean):
+        kind = "boolean"
+    else:
+        kind = "graph"
+    media_type = request["formats"].get(kind)
+    if media_type is None:
+        conn.send_bytes(ERROR + pickle.dumps(("not_acceptable", kind)))
+        return
+    max_rows = request["max_rows"]
+    if kind == "boolean":
+        sink = Sink(conn, (kind, media_type, False), _same)
+        result.serialize(sink, ox.QueryResultsFormat.from_media_type(media_type))
+    elif kind == "solutions":
+        _solutions(result, media_type, max_rows, request.get("link"), conn)
+        return
+    else:
+        _triples(result, media_type, max_rows, request.get("prefixes") or {}, conn)
+        return
+    sink.finish()
+
+
+def _dataset(request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("union"):
+        return {"use_default_graph_as_union": True}
+    options: dict[str, Any] = {}
+    if request.get("default_graphs") is not None:
+        options["default_graph"] = [ox.NamedNode(iri) for iri in request["default_graphs"]]
+    if request.get("named_graphs") is not None:
+        options["named_graphs"] = [ox.NamedNode(iri) for iri in request["named_graphs"]]
+    return options
+
+
+def _solutions(
+    result: ox.QuerySolutions, media_type: str, max_rows: int, link: str | None, conn: Connection
+) -> None:
+    target = ox.QueryResultsFormat.from_media_type(media_type)
+    if max_rows <= 0:
+        sink = Sink(conn, ("solutions", media_type, False), _same)
+        result.serialize(sink, target)
+        sink.finish()
+        return
+    # TSV has one row per line, so the cap is a line count; the capped rows are then read back and
+    # written in the wanted format, all inside Oxigraph, never row by row in Python
+    capped = CappedBuffer(max_rows + 1)  # + the header line
+    with contextlib.suppress(Full):
+        result.serialize(capped, ox.QueryResultsFormat.TSV)
+    truncated = capped.full
+    patch = _note_truncation(media_type, link) if truncated else _same
+    sink = Sink(conn, ("solutions", media_type, truncated), patch)
+    body = capped.value()
+    if target == ox.QueryResultsFormat.TSV:
+        sink.write(body)
+    else:
+        ox.parse_query_results(body, ox.QueryResultsFormat.TSV).serialize(sink, target)
+    sink.finish()
+
+
+def _triples(
+    result: ox.QueryTriples,
+    media_type: str,
+    max_rows: int,
+    prefixes: dict[str, str],
+    conn: Connection,
+) -> None:
+    target = ox.RdfFormat.from_media_type(media_type)
+    if max_rows <= 0:
+        sink = Sink(conn, ("graph", media_type, False), _same)
+        ox.serialize(result, sink, target, prefixes=_prefixes_for(target, prefixes))
+        sink.finish()
+        return
+    capped = CappedBuffer(max_rows)  # N-Triples: one triple per line
+    with contextlib.suppress(Full):
+        result.serialize(capped, ox.RdfFormat.N_TRIPLES)
+    truncated = capped.full
+    patch = _comment_truncation(target, max_rows) if truncated else _same
+    sink = Sink(conn, ("graph", media_type, truncated), patch)
+    body = capped.value()
+    if target == ox.RdfFormat.N_TRIPLES:
+        sink.write(body)
+    else:
+        triples = ox.parse(body, ox.RdfFormat.N_TRIPLES)
+        ox.serialize(triples, sink, target, prefixes=_prefixes_for(target, prefixes))
+    sink.finish()
+
+
+def _prefixes_for(target: ox.RdfFormat, prefixes: dict[str, str]) -> dict[str, str] | None:
+    return prefixes if target in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG) and prefixes else None
+
+
+def _same(body: bytes) -> bytes:
+    return body
+
+
+def _note_truncation(media_type: str, link: str | None) -> Callable[[bytes], bytes]:
+    """Flag a truncated SPARQL JSON or XML answer in-band with the standard ``link`` of its head.
+
+    Oxigraph writes the head first and compactly (``{"head":{"vars":[...]}``, ``</head>``), and
+    variable names cannot contain ``]`` or ``<``, so the first match is the end of the head.
+    """
+    if not link:
+        return _same
+    fmt = ox.QueryResultsFormat.from_media_type(media_type)
+    if fmt == ox.QueryResultsFormat.JSON:
+        marker = b'{"head":{"vars":['
+        note = b',"link":[' + _json_string(link) + b"]"
+
+        def patch_json(body: bytes) -> bytes:
+            if not body.startswith(marker):
+                return body
+            end = body.index(b"]", len(marker)) + 1
+            return body[:end] + note + body[end:]
+
+        return patch_json
+    if fmt == ox.QueryResultsFormat.XML:
+        element = b'<link href="' + _xml_attribute(link) + b'"/>'
+
+        def patch_xml(body: bytes) -> bytes:
+            return body.replace(b"</head>", element + b"</head>", 1)
+
+        return patch_xml
+    return _same
+
+
+def _comment_truncation(target: ox.RdfFormat, max_rows: int) -> Callable[[bytes], bytes]:
+    """Line-based and Turtle-family formats allow a comment: say there, too, that triples are
+    missing."""
+    if target not in (
+        ox.RdfFormat.TURTLE,
+        ox.RdfFormat.TRIG,
+        ox.RdfFormat.N_TRIPLES,
+        ox.RdfFormat.N_QUADS,
+    ):
+        return _same
+    note = f"# truncated: only the first {max_rows} triples of the result\n".encode()
+
+    def patch(body: bytes) -> bytes:
+        return note + body
+
+    return patch
+
+
+def _json_string(text: str) -> bytes:
+    return json.dumps(text).encode()
+
+
+def _xml_attribute(text: str) -> bytes:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+    return escaped.encode()
+
+
+def forbid_network() -> bool:
+    """Refuse IPv4/IPv6 sockets to this process from now on (Linux seccomp); False if unsupported.
+
+    A filter on ``socket(2)``: the Unix socket to the worker already exists and other socket
+    families stay allowed, so nothing but network access changes.
+    """
+    arches = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+    if sys.platform != "linux" or platform.machine() not in arches:
+        return False
+    audit_arch, nr_socket = arches[platform.machine()]
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = (
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint32),
+        )
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter)))
+
+    load, jump_eq, ret = 0x20, 0x15, 0x06
+    allow, refuse = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
+    program = (SockFilter * 9)(
+        SockFilter(load, 0, 0, 4),  # seccomp_data.arch
+        SockFilter(jump_eq, 0, 5, audit_arch),  # another ABI: allow
+        SockFilter(load, 0, 0, 0),  # seccomp_data.nr
+        SockFilter(jump_eq, 0, 3, nr_socket),
+        SockFilter(load, 0, 0, 16),  # args[0]: the address family
+        SockFilter(jump_eq, 2, 0, 2),  # AF_INET
+        SockFilter(jump_eq, 1, 0, 10),  # AF_INET6
+        SockFilter(ret, 0, 0, allow),
+        SockFilter(ret, 0, 0, refuse),
+    )
+    fprog = SockFprog(len(program), program)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) == 0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A query may run for long after its worker died; nobody would read it, so stop."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main(argv: list[str]) -> int:
+    store_path, fd = argv[1], int(argv[2])
+    parent = os.getppid()
+    network_closed = forbid_network()
+    conn = Connection(fd)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    try:
+        store = ox.Store.read_only(store_path)
+    except OSError as error:
+        conn.send_bytes(ERROR + pickle.dumps(("store", f"cannot open the store: {error}")))
+        return 1
+    conn.send_bytes(READY + (b" sealed" if network_closed else b""))
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return 0
+        request = pickle.loads(message)
+        try:
+            handle(store, request, conn)
+        except SyntaxError as error:
+            conn.send_bytes(ERROR + pickle.dumps(("syntax", str(error))))
+        except ValueError as error:
+            conn.send_bytes(ERROR + pickle.dumps(("bad_request", str(error))))
+        except OSError as error:
+            conn.send_bytes(ERROR + pickle.dumps(("store", str(error))))
+        except Exception as error:  # the worker logs it; this process must keep serving
+            conn.send_bytes(ERROR + pickle.dumps(("internal", f"{type(error).__name__}: {error}")))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,233 @@
+"""The web worker's side of the query processes (``executor.py``): start, lend, time out, kill.
+
+Each web worker owns a pool of at most ``size`` query processes (one per request thread, plus one
+for the server's own look-ups), started on demand after the fork. A request borrows one, sends its
+query and waits with a deadline; when the deadline passes the process is killed, which is the only
+way to stop pyoxigraph, and a fresh one is started in the background for the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from . import executor as protocol
+
+log = logging.getLogger(__name__)
+
+SCRIPT = str(Path(protocol.__file__).resolve())
+
+
+class QueryTimeout(Exception):
+    """The query used up its time; its process was killed."""
+
+
+class Busy(Exception):
+    """No query process became free in time."""
+
+
+class QueryFailed(Exception):
+    """The query process answered with an error: ``kind`` is syntax, bad_request,
+    not_acceptable, store or internal."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class Answer:
+    kind: str  # solutions, boolean, graph
+    media_type: str
+    truncated: bool
+    body: bytes | None  # the whole body when it was small
+    chunks: Iterator[bytes] | None = None  # otherwise the body, streamed
+
+
+class Executor:
+    """One query process and the socket to it."""
+
+    def __init__(self, store_path: str, start_timeout: float) -> None:
+        mine, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", SCRIPT, store_path, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        finally:
+            theirs.close()
+        self.conn = Connection(mine.detach())
+        self.sealed = False
+        if not self.conn.poll(start_timeout):
+            self.kill()
+            raise QueryFailed("store", "the query process did not start in time")
+        try:
+            hello = self.conn.recv_bytes()
+        except (EOFError, OSError) as error:
+            self.kill()
+            raise QueryFailed("store", "the query process ended while starting") from error
+        if hello.startswith(protocol.ERROR):
+            self.kill()
+            kind, message = pickle.loads(hello[1:])
+            raise QueryFailed(kind, message)
+        self.sealed = hello.endswith(b"sealed")
+
+    def receive(self, budget: float) -> bytes:
+        """The next message; raises QueryTimeout (after a kill) when none comes within budget."""
+        if not self.conn.poll(max(budget, 0.0)):
+            self.kill()
+            raise QueryTimeout
+        try:
+            return self.conn.recv_bytes()
+        except (EOFError, OSError) as error:
+            self.kill()
+            raise QueryFailed("internal", "the query process ended unexpectedly") from error
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            log.warning("query process %s did not stop", self.process.pid)
+        self.conn.close()
+
+
+class ExecutorPool:
+    def __init__(self, store_path: str, size: int, start_timeout: float = 30.0) -> None:
+        self.store_path = store_path
+        self.size = max(1, size)
+        self.start_timeout = start_timeout
+        self.pid = os.getpid()
+        self._idle: list[Executor] = []
+        self._live = 0  # started or starting
+        self._lock = threading.Condition()
+        self._closed = False
+
+    # lending
+    def _acquire(self, deadline: float) -> Executor:
+        with self._lock:
+            while not self._idle and self._live >= self.size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    raise Busy
+                self._lock.wait(remaining)
+            if self._idle:
+                return self._idle.pop()
+            self._live += 1
+        try:
+            return Executor(self.store_path, self.start_timeout)
+        except BaseException:
+            with self._lock:
+                self._live -= 1
+                self._lock.notify()
+            raise
+
+    def _release(self, executor: Executor) -> None:
+        with self._lock:
+            if self._closed:
+                executor.kill()
+                self._live -= 1
+                return
+            self._idle.append(executor)
+            self._lock.notify()
+
+    def _discard(self, executor: Executor) -> None:
+        """Forget a killed process and start its successor now, not on the next request."""
+        executor.kill()
+        with self._lock:
+            self._live -= 1
+            self._lock.notify()
+        threading.Thread(target=self._replace, daemon=True).start()
+
+    def _replace(self) -> None:
+        with self._lock:
+            if self._closed or self._live >= self.size:
+                return
+            self._live += 1
+        try:
+            executor = Executor(self.store_path, self.start_timeout)
+        except QueryFailed as error:
+            log.warning("could not start a query process: %s", error.message)
+            with self._lock:
+                self._live -= 1
+                self._lock.notify()
+            return
+        self._release(executor)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._live -= len(idle)
+            self._lock.notify_all()
+        for executor in idle:
+            executor.kill()
+
+    # running
+    def run(self, request: dict[str, Any], timeout: float) -> Answer:
+        """Send one query; the answer whole, or its first part and a stream of the rest."""
+        deadline = time.monotonic() + timeout
+        executor = self._acquire(deadline)
+        try:
+            executor.conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+            message = executor.receive(deadline - time.monotonic())
+        except QueryTimeout:
+            self._discard(executor)
+            raise
+        except QueryFailed:
+            self._discard(executor)
+            raise
+        except OSError as error:
+            self._discard(executor)
+            raise QueryFailed("internal", "the query process ended unexpectedly") from error
+        tag = message[:1]
+        if tag == protocol.FULL:
+            self._release(executor)
+            (kind, media_type, truncated), body = pickle.loads(message[1:])
+            return Answer(kind, media_type, truncated, body)
+        if tag == protocol.ERROR:
+            self._release(executor)
+            kind, text = pickle.loads(message[1:])
+            raise QueryFailed(kind, text)
+        kind, media_type, truncated = pickle.loads(message[1:])
+        budget = deadline - time.monotonic()
+        return Answer(kind, media_type, truncated, None, self._stream(executor, budget))
+
+    def _stream(self, executor: Executor, budget: float) -> Iterator[bytes]:
+        """The chunks of a large answer. Only the time spent waiting for the process counts
+        against the budget, not the time a slow client takes to read."""
+        finished = False
+        try:
+            while True:
+                started = time.monotonic()
+                message = executor.receive(budget)
+                budget -= time.monotonic() - started
+                tag = message[:1]
+                if tag == protocol.DATA:
+                    yield message[1:]
+                elif tag == protocol.END:
+                    finished = True
+                    return
+                else:
+                    kind, text = pickle.loads(message[1:])
+                    raise QueryFailed(kind, text)
+        finally:
+            if finished:
+                self._release(executor)
+            else:
+                # timed out, failed, or the client went away: the process may still be writing
+                self._discard(executor)

@@ -1,0 +1,90 @@
+"""What the endpoint must know about a query's text before it runs.
+
+Oxigraph does not expose its parsed algebra to Python, so three facts come from a lexical scan that
+follows the SPARQL 1.1 grammar's terminals: does the query use ``SERVICE`` (refused: no outbound
+requests), does it name its own dataset with ``FROM``/``FROM NAMED`` (then the union default graph
+must not override it), and is it an update (refused: read-only). The scan first undoes codepoint
+escapes (``\\u0053ERVICE``), as the SPARQL parser does, then blanks out comments, strings and IRIs,
+so a keyword inside them never counts. When in doubt it errs toward refusing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+# one alternation so that whichever starts first wins: a '#' inside a string is not a comment and
+# a quote inside a comment opens no string
+_OPAQUE = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\.|'(?!''))*'''"
+    r'|"(?:[^"\\\n\r]|\\.)*"'
+    r"|'(?:[^'\\\n\r]|\\.)*'"
+    r'|<[^<>"{}|^`\\\x00-\x20]*>'
+    r"|#[^\n\r]*",
+    re.DOTALL,
+)
+# a keyword is a bare word: not a variable (?service), not part of a prefixed name (ex:service,
+# service:x) or a blank node label (_:service). SERVICE may follow a '.' that ends a triple, so a
+# local name such as ex:a.service is taken for the keyword: a refusal, never a missed SERVICE.
+_SERVICE = re.compile(r"(?<![\w?$:])service(?![\w:\-])", re.IGNORECASE)
+_FROM = re.compile(r"(?<![\w?$:.\-])from(?![\w:\-])", re.IGNORECASE)
+_PROLOGUE = re.compile(r"\s*(?:(?:base\s*<>|prefix\s*[\w.\-]*:\s*<>)\s*)*", re.IGNORECASE)
+_UPDATE = re.compile(
+    r"(?:insert|delete|load|clear|drop|create|add|move|copy|with)(?![\w:\-])", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class QueryText:
+    uses_service: bool
+    names_dataset: bool
+    looks_like_update: bool
+
+
+def scan(query: str) -> QueryText:
+    """The facts above about one query string.
+
+    >>> scan('SELECT * { SERVICE <http://x/> { ?s ?p ?o } }').uses_service
+    True
+    >>> scan('SELECT ?service { ?service ?p "SERVICE" } # SERVICE').uses_service
+    False
+    >>> scan('SELECT * FROM <g> { ?s ?p ?o }').names_dataset
+    True
+    >>> scan('PREFIX ex: <http://x/> INSERT DATA { ex:a ex:b ex:c }').looks_like_update
+    True
+    """
+    text = _CODEPOINT.sub(_codepoint, query)
+    bare = _OPAQUE.sub(_blank, text)
+    prologue = _PROLOGUE.match(bare)
+    rest = bare[prologue.end() if prologue else 0 :]
+    return QueryText(
+        uses_service=bool(_SERVICE.search(bare)),
+        names_dataset=bool(_FROM.search(bare)),
+        looks_like_update=bool(_UPDATE.match(rest)),
+    )
+
+
+def _codepoint(match: re.Match[str]) -> str:
+    try:
+        return chr(int(match.group(1) or match.group(2), 16))
+    except (ValueError, OverflowError):
+        return match.group(0)
+
+
+def _blank(match: re.Match[str]) -> str:
+    """Keep the delimiters' kind so the prologue pattern still sees ``<>`` for an IRI."""
+    token = match.group(0)
+    if token.startswith("<"):
+        return " <> "
+    return " "
+
+
+_POSITION = re.compile(r"at (\d+):(\d+)")
+
+
+def error_position(message: str) -> tuple[int, int] | None:
+    """(line, column) from an Oxigraph syntax error such as ``error at 3:17: expected ...``."""
+    match = _POSITION.search(message)
+    return (int(match.group(1)), int(match.group(2))) if match else None

@@ -1,0 +1,83 @@
+"""What every response gets on its way out, in one place and in this order: CORS headers, gzip
+when the client takes it, then the copy kept by the response cache (so a hit is served as sent)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+
+from flask import Flask, Response, g, request
+
+from .cache import CachedResponse, accepts_gzip
+from .config import services
+
+# below this size gzip costs more time than the bytes it saves
+GZIP_MIN_BYTES = 1024
+GZIP_LEVEL = 5
+EXPOSED = "X-Result-Truncated, Content-Length, Content-Type"
+
+
+def cors(response: Response) -> None:
+    """Open to every origin, without credentials: the data is public and read-only."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Accept, Content-Type"
+        )
+        response.headers["Access-Control-Max-Age"] = "86400"
+
+
+def compress(response: Response) -> None:
+    if (
+        request.method == "HEAD"
+        or response.direct_passthrough
+        or "Content-Encoding" in response.headers
+        or not accepts_gzip(request.environ)
+    ):
+        return
+    if response.is_streamed:
+        response.response = _gzip_stream(response.response)
+    else:
+        data = response.get_data()
+        if len(data) < GZIP_MIN_BYTES:
+            return
+        response.set_data(gzip.compress(data, GZIP_LEVEL, mtime=0))
+    response.headers["Content-Encoding"] = "gzip"
+    response.vary.add("Accept-Encoding")
+
+
+def _gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip framing
+    try:
+        for chunk in chunks:
+            out = compressor.compress(chunk)
+            if out:
+                yield out
+        yield compressor.flush()
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def keep(response: Response) -> None:
+    key = g.get("cache_key")
+    cache = services().cache
+    if key is None or cache is None or response.status_code != 200 or response.is_streamed:
+        return
+    cache.put(
+        key, CachedResponse(response.status, list(response.headers.items()), response.get_data())
+    )
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def finish(response: Response) -> Response:
+        cors(response)
+        if not g.get("from_cache"):
+            compress(response)
+            keep(response)
+        return response

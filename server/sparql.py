@@ -1,0 +1,289 @@
+"""``/sparql``: the SPARQL 1.1 Protocol (query operation), read-only.
+
+GET ``?query=``, POST form-encoded, POST ``application/sparql-query``; ``default-graph-uri`` and
+``named-graph-uri`` replace the query's own FROM/FROM NAMED. Without a query, RDF clients get the
+service description and browsers the query page. docs/sparql.md describes it for users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, Response, g, render_template, request
+
+from . import description, errors
+from .cache import request_key
+from .config import Services, services
+from .formats import (
+    FORMATS,
+    GRAPH_FORMATS,
+    HTML,
+    OFFERED,
+    RESULT_FORMATS,
+    SPARQL_JSON,
+    TURTLE,
+    Format,
+    Kind,
+    negotiate,
+    pick,
+)
+from .pool import Answer, QueryFailed
+from .querypage import QueryPage, ResultTable, table_from_json
+from .querytext import QueryText, scan
+from .store import QueryRequest
+
+bp = Blueprint("sparql", __name__)
+
+FORM = "application/x-www-form-urlencoded"
+QUERY_BODY = "application/sparql-query"
+UPDATE_BODY = "application/sparql-update"
+ALL_DATA_FORMATS = (*RESULT_FORMATS, *GRAPH_FORMATS)
+BY_MEDIA_TYPE = {fmt.media_type: fmt for fmt in FORMATS.values()}
+READ_ONLY = "SPARQL Update is not allowed: this endpoint is read-only"
+
+
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """The protocol parameters of one request, checked."""
+
+    query: str | None
+    update: bool
+    default_graphs: tuple[str, ...] | None
+    named_graphs: tuple[str, ...] | None
+    format_values: tuple[str, ...]  # ?format= and ?output=, in order
+    example: str | None  # ?example=NAME pre-fills the query page
+    body: bytes  # the raw POST body, part of the cache key
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def endpoint() -> Response:
+    app = services()
+    protocol = read_request(app)
+    if protocol.update:
+        raise errors.Forbidden(READ_ONLY)
+    if protocol.query is None:
+        return describe_or_page(app, protocol)
+    formats, html = choose_formats(protocol.format_values, request.headers.get("Accept"))
+    if html:
+        return query_page(app, protocol)
+    facts = check_query(protocol.query)
+    key = None
+    if app.cache is not None:
+        key = request_key(app.store.identity, request.environ, protocol.body)
+        hit = app.cache.get(key)
+        if hit is not None:
+            g.from_cache = True
+            return Response(hit.body, hit.status, hit.headers)
+    answer = run(app, protocol, formats, facts)
+    response = answer_response(answer)
+    if key is not None and answer.body is not None:
+        g.cache_key = key  # stored once compressed, by responses.finish
+    return response
+
+
+def read_request(app: Services) -> ProtocolRequest:
+    """The parameters from the URL and, for POST, the body; every malformed request is a 4xx."""
+    limit = app.settings.max_url_bytes
+    query_string = request.environ.get("QUERY_STRING", "")
+    if len(query_string) > limit:
+        raise errors.UriTooLong(
+            f"the URL is longer than {limit} bytes; send the query with POST instead"
+        )
+    params = _parse_pairs(query_string, "URL")
+    body = b""
+    if request.method == "POST":
+        body, extra = _read_body()
+        params += extra
+    values: dict[str, list[str]] = {}
+    for name, value in params:
+        values.setdefault(name, []).append(value)
+    queries = values.get("query", [])
+    if len(queries) > 1:
+        raise errors.BadRequest("the request has more than one query parameter; send one query")
+    has_dataset = "default-graph-uri" in values or "named-graph-uri" in values
+    return ProtocolRequest(
+        query=queries[0] if queries else None,
+        update="update" in values,
+        default_graphs=tuple(values.get("default-graph-uri", ())) if has_dataset else None,
+        named_graphs=tuple(values.get("named-graph-uri", ())) if has_dataset else None,
+        format_values=tuple(
+            v for name in ("format", "output") for v in values.get(name, ()) if v.strip()
+        ),
+        example=(values.get("example") or [None])[0],
+        body=body,
+    )
+
+
+def _read_body() -> tuple[bytes, list[tuple[str, str]]]:
+    """The body and the parameters it carries (a form, or the query itself)."""
+    media_type = request.mimetype
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if not media_type:
+        raise errors.UnsupportedMediaType(f"a POST needs a Content-Type: {FORM} or {QUERY_BODY}")
+    if media_type == UPDATE_BODY:
+        raise errors.Forbidden(READ_ONLY)
+    if media_type not in (FORM, QUERY_BODY):
+        raise errors.UnsupportedMediaType(
+            f"Content-Type {media_type} is not understood; use {FORM} or {QUERY_BODY}"
+        )
+    if charset not in ("utf-8", "utf8"):
+        raise errors.UnsupportedMediaType(
+            f"charset {charset} is not supported; send the query in UTF-8"
+        )
+    body = request.get_data(cache=False)
+    text = _utf8(body, "body")
+    if media_type == FORM:
+        return body, _parse_pairs(text, "body")
+    return body, [("query", text)]
+
+
+def _utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise errors.BadRequest(
+            f"the {where} is not valid UTF-8 (byte {error.start}); send the query in UTF-8"
+        ) from None
+
+
+def _parse_pairs(text: str, where: str) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise errors.BadRequest(
+            f"the {where} has percent-encoded bytes that are not UTF-8; encode the query in UTF-8"
+        ) from None
+
+
+def choose_formats(
+    values: Sequence[str], accept: str | None
+) -> tuple[dict[Kind, Format | None], bool]:
+    """The format per result kind, and whether the client wants the HTML query page instead."""
+    if values:
+        if pick(values, (HTML,)) is not None:
+            return {}, True
+        formats = {kind: pick(values, offered) for kind, offered in OFFERED.items()}
+        if all(fmt is None for fmt in formats.values()):
+            raise errors.NotAcceptable(f"a result as {', '.join(values)}", ALL_DATA_FORMATS)
+        return formats, False
+    if negotiate(accept, (*ALL_DATA_FORMATS, HTML)) is HTML:
+        return {}, True
+    formats = {kind: negotiate(accept, offered) for kind, offered in OFFERED.items()}
+    if all(fmt is None for fmt in formats.values()):
+        raise errors.NotAcceptable("any query result", ALL_DATA_FORMATS)
+    return formats, False
+
+
+def check_query(query: str) -> QueryText:
+    """Refuse, before anything runs, what this endpoint never does."""
+    facts = scan(query)
+    if facts.looks_like_update:
+        raise errors.Forbidden(READ_ONLY + "; send a query (SELECT, ASK, CONSTRUCT, DESCRIBE)")
+    if facts.uses_service:
+        raise errors.Forbidden(
+            "federated queries (SERVICE) are not allowed: this endpoint makes no outbound requests"
+        )
+    return facts
+
+
+def run(
+    app: Services, protocol: ProtocolRequest, formats: dict[Kind, Format | None], facts: QueryText
+) -> Answer:
+    """Run the query on the dataset the protocol and the query text ask for."""
+    assert protocol.query is not None
+    settings = app.settings
+    union = protocol.default_graphs is None and not facts.names_dataset
+    query = QueryRequest(
+        query=protocol.query,
+        formats=formats,
+        default_graphs=protocol.default_graphs,
+        named_graphs=protocol.named_graphs,
+        union_default_graph=union,
+        max_rows=settings.max_rows,
+        timeout=settings.query_timeout,
+        prefixes=app.prefixes,
+        truncation_link=request.host_url + "-/limits",
+    )
+    try:
+        return app.store.query(query)
+    except QueryFailed as error:
+        raise errors.from_query_failure(error, protocol.query, settings.query_timeout) from None
+
+
+def answer_response(answer: Answer) -> Response:
+    fmt = BY_MEDIA_TYPE[answer.media_type]
+    body = answer.body if answer.body is not None else answer.chunks
+    response = Response(body, 200, content_type=fmt.content_type)
+    response.headers["X-Result-Truncated"] = "true" if answer.truncated else "false"
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response
+
+
+def describe_or_page(app: Services, protocol: ProtocolRequest) -> Response:
+    offered = (*GRAPH_FORMATS, HTML)
+    if protocol.format_values:
+        fmt = pick(protocol.format_values, offered)
+    else:
+        fmt = negotiate(request.headers.get("Accept"), offered)
+    if fmt is None:
+        raise errors.NotAcceptable("the service description", offered)
+    if fmt is HTML:
+        return query_page(app, protocol)
+    counts = description.counts_of(app.store, app.settings.query_timeout)
+    triples = description.describe(request.base_url, str(app.minter.dataset), counts)
+    response = Response(description.serialize(triples, fmt), 200, content_type=fmt.content_type)
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response
+
+
+def query_page(app: Services, protocol: ProtocolRequest) -> Response:
+    """The browser's view: YASGUI over a plain form; with ``format=html`` (the form's default when
+    scripts are off) the answer is rendered in the page itself."""
+    query = protocol.query
+    if query is None and protocol.example:
+        query = next((e.query for e in app.examples if e.name == protocol.example), None)
+    if query is None:
+        query = app.examples[0].query if app.examples else DEFAULT_QUERY
+    result = None
+    if protocol.query is not None and pick(protocol.format_values, (HTML,)) is not None:
+        result = page_result(app, protocol)
+    page = QueryPage(
+        endpoint=request.base_url,
+        query=query,
+        prefixes=app.prefixes,
+        examples=app.examples,
+        local_links=app.local_links,
+        yasgui=(app.node_modules / YASGUI_BUILD).is_dir(),
+        result=result,
+        max_rows=app.settings.max_rows,
+        timeout=app.settings.query_timeout,
+    )
+    response = Response(render_template("sparql.html", page=page), content_type=HTML.content_type)
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response
+
+
+def page_result(app: Services, protocol: ProtocolRequest) -> ResultTable:
+    assert protocol.query is not None
+    facts = check_query(protocol.query)
+    formats: dict[Kind, Format | None] = {
+        Kind.SOLUTIONS: SPARQL_JSON,
+        Kind.BOOLEAN: SPARQL_JSON,
+        Kind.GRAPH: TURTLE,
+    }
+    answer = run(app, protocol, formats, facts)
+    body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+    if answer.kind == Kind.GRAPH:
+        return ResultTable(graph=body.decode("utf-8"), truncated=answer.truncated)
+    return table_from_json(body, app.local_links, answer.truncated)
+
+
+YASGUI_BUILD = "@zazuko/yasgui/build"
+DEFAULT_QUERY = """SELECT ?subject ?predicate ?object
+WHERE {
+  ?subject ?predicate ?object
+}
+LIMIT 25
+"""
