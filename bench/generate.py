@@ -530,6 +530,8 @@ class Stats:
     by_graph_kind: Counter[str] = field(default_factory=Counter)
     hub_incoming: Counter[str] = field(default_factory=Counter)
     classes: Counter[str] = field(default_factory=Counter)
+    term_contains: Counter[str] = field(default_factory=Counter)  # labels containing a term
+    term_word_start: Counter[str] = field(default_factory=Counter)  # ... with a word starting so
     articles: int = 0
     facts: int = 0
     sentences: int = 0
@@ -545,6 +547,15 @@ class Sink:
         self.stats = Stats()
         self.blocks: dict[str, list[str]] = {}
 
+    def count_terms(self, literal: str) -> None:
+        """Count the labels the label-search queries would find for each term."""
+        text = literal[1 : literal.rindex('"')].lower()
+        for term in SYLLABLES:
+            if term in text:
+                self.stats.term_contains[term] += 1
+                if text.startswith(term) or " " + term in text:
+                    self.stats.term_word_start[term] += 1
+
     def quad(self, kind: str, graph: str, s: str, p: str, o: str) -> None:
         st = self.stats
         st.quads += 1
@@ -553,6 +564,8 @@ class Sink:
             st.hub_incoming[o] += 1
         if p == A:
             st.classes[o] += 1
+        elif p == LABEL:
+            self.count_terms(o)
         if self.fmt == "nq":
             self.out.write(f"{s} {p} {o} {graph} .\n")
         else:
@@ -902,11 +915,23 @@ def generate(
             e.iri.strip("<>")
             for e in _interleave(samples["Person"].items, samples["Organization"].items)
         ],
-        "terms": sorted(SYLLABLES),
+        "terms": search_terms(st),
+        "term_counts": {t: [st.term_contains[t], st.term_word_start[t]] for t in sorted(SYLLABLES)},
         "seconds": round(elapsed, 1),
     }
     manifest_path(out_path).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def search_terms(st: Stats, cap: int = 5_000) -> list[str]:
+    """Terms that both label searches find, in fewer than ``cap`` labels (the server caps rows at
+    10,000); the one with the median count first (the default), then the others."""
+    usable = [t for t in SYLLABLES if 0 < st.term_contains[t] <= cap and st.term_word_start[t]]
+    if not usable:
+        usable = [t for t in SYLLABLES if st.term_contains[t]] or list(SYLLABLES)
+    usable.sort(key=lambda t: (st.term_contains[t], t))
+    middle = usable[len(usable) // 2]
+    return [middle, *[t for t in usable if t != middle]]
 
 
 def _interleave(a: list[Entity], b: list[Entity]) -> Iterator[Entity]:

@@ -265,6 +265,12 @@ def _entity(entry: Located, article: Article, registry: dict[str, Located]) -> E
                 fix=f"use only: {', '.join(sorted(ENTITY_KEYS))}",
             )
     ident = _check_id(entry, registry, "entity")
+    if ident == "this-article":
+        raise entry.error(
+            "'this-article' is reserved: it names the article itself",
+            key="id",
+            fix="choose another id for this entity",
+        )
     types = _list_of_text(entry, "type")
     if not types:
         raise entry.error(f"entity {ident!r} has no type", fix="add 'type: <Class>' (e.g. Person)")

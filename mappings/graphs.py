@@ -42,6 +42,10 @@ PREFIXES = {
 }
 
 
+# the entity id by which a fact names the article it comes from
+THIS_ARTICLE = "this-article"
+
+
 def new_graph() -> Graph:
     graph = Graph(bind_namespaces="none")
     for prefix, ns in PREFIXES.items():
@@ -87,7 +91,7 @@ class Mapper:
                 provenance.add((name, RDFS.seeAlso, URIRef(link.source)))
         for fact in data.facts:
             name = self.minter.fact(data.slug, fact.id)
-            facts[name] = self.fact_graph(fact, data.language)
+            facts[name] = self.fact_graph(fact, data.language, data.slug)
             self._provenance(
                 provenance, name, data, fact.citation.sentence, fact.citation.quote, fact.id
             )
@@ -124,9 +128,9 @@ class Mapper:
             graph.add((node, OWL.sameAs, URIRef(link.iri)))
         return graph
 
-    def fact_graph(self, fact: Fact, lang: str) -> Graph:
+    def fact_graph(self, fact: Fact, lang: str, slug: str) -> Graph:
         graph = new_graph()
-        subject = self._entity_ref(fact.subject, fact, "subject")
+        subject = self._entity_ref(fact.subject, fact, "subject", slug=slug)
         for statement in fact.statements:
             prop = self.ontology.property(statement.prop)
             if prop is None:
@@ -138,11 +142,13 @@ class Mapper:
                     "or declare it there first",
                 )
             for value in statement.values:
-                graph.add((subject, prop.iri, self._value(prop, value, fact, statement, lang)))
+                graph.add(
+                    (subject, prop.iri, self._value(prop, value, fact, statement, lang, slug))
+                )
         return graph
 
     def _value(
-        self, prop: Property, value: object, fact: Fact, st: Statement, lang: str
+        self, prop: Property, value: object, fact: Fact, st: Statement, lang: str, slug: str
     ) -> URIRef | Literal:
         if prop.kind == "type":
             return self._class(str(value), fact.where, st.prop, st.line)
@@ -154,7 +160,7 @@ class Mapper:
                     line=st.line,
                     fix="write the id of an entity registered in entities.yaml",
                 )
-            return self._entity_ref(value, fact, st.prop, st.line)
+            return self._entity_ref(value, fact, st.prop, st.line, slug)
         if isinstance(value, (dict, list)) or value is None or hasattr(value, "values"):
             raise DataError(
                 f"{st.prop!r} takes a plain value, got {value!r}",
@@ -188,7 +194,11 @@ class Mapper:
             )
         return iri
 
-    def _entity_ref(self, ident: str, fact: Fact, key: str, line: int | None = None) -> URIRef:
+    def _entity_ref(
+        self, ident: str, fact: Fact, key: str, line: int | None = None, slug: str = ""
+    ) -> URIRef:
+        if ident == THIS_ARTICLE:
+            return self.minter.article(slug)
         if ident not in self.registry:
             raise DataError(
                 f"unknown entity {ident!r} in fact {fact.id!r}",

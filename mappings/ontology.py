@@ -80,7 +80,7 @@ class Ontology:
         return iri if iri in self.classes else None
 
     def is_lang_text(self, prop: Property) -> bool:
-        return prop.kind == "annotation" or prop.range in {None, RDF.langString}
+        return prop.kind == "annotation" or prop.range in {None, RDF.langString, RDF.PlainLiteral}
 
     def curie(self, iri: URIRef) -> str:
         for prefix, ns in sorted(self.prefixes.items(), key=lambda kv: -len(kv[1])):

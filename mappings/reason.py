@@ -55,6 +55,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import owlready2
 from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, Literal, URIRef
@@ -64,6 +65,7 @@ from rdflib.term import Node
 from .errors import BuildError
 
 Triple = tuple[Node, Node, Node]
+_T = TypeVar("_T")
 
 FIX = (
     "check the types and links of the entities named above in entities.yaml/facts.yaml against "
@@ -79,43 +81,29 @@ _INPUT_IRI = "http://kgpub.invalid/reasoning-input#"
 _MAX_LISTED = 20
 
 _RESERVED_NS = (str(OWL), str(RDF), str(RDFS), str(XSD))
-_TBOX_TYPES = frozenset(
-    {
-        OWL.Class,
-        RDFS.Class,
-        OWL.Restriction,
-        RDFS.Datatype,
-        OWL.Ontology,
-        OWL.ObjectProperty,
-        OWL.DatatypeProperty,
-        OWL.AnnotationProperty,
-        OWL.OntologyProperty,
-        RDF.Property,
-        OWL.TransitiveProperty,
-        OWL.SymmetricProperty,
-        OWL.AsymmetricProperty,
-        OWL.ReflexiveProperty,
-        OWL.IrreflexiveProperty,
-        OWL.FunctionalProperty,
-        OWL.InverseFunctionalProperty,
-        OWL.AllDisjointClasses,
-        OWL.AllDisjointProperties,
-    }
-)
 _OBJECT_PROPERTY_TYPES = frozenset(
-    {
-        OWL.ObjectProperty,
-        OWL.TransitiveProperty,
-        OWL.SymmetricProperty,
-        OWL.AsymmetricProperty,
-        OWL.ReflexiveProperty,
-        OWL.IrreflexiveProperty,
-        OWL.InverseFunctionalProperty,
+    OWL[name]
+    for name in (
+        "ObjectProperty TransitiveProperty SymmetricProperty AsymmetricProperty ReflexiveProperty "
+        "IrreflexiveProperty InverseFunctionalProperty"
+    ).split()
+)
+# types that make a subject a term of the ontology rather than an individual of the data
+_TBOX_TYPES = (
+    _OBJECT_PROPERTY_TYPES
+    | {RDFS.Class, RDFS.Datatype, RDF.Property}
+    | {
+        OWL[name]
+        for name in (
+            "Class Restriction Ontology DatatypeProperty AnnotationProperty OntologyProperty "
+            "FunctionalProperty AllDisjointClasses AllDisjointProperties"
+        ).split()
     }
 )
 _DISJOINTNESS = frozenset({OWL.disjointWith, OWL.disjointUnionOf, OWL.members})
 _NT_OBJECT_TRIPLE = re.compile(r"^(?:<[^>]*>|_:\S+) <[^>]*> (?:<[^>]*>|_:\S+) \.$")
-_TEMPDIR_LOCK = threading.Lock()
+# one HermiT run at a time: the temporary folder and the JVM options are set process-wide
+_HERMIT_LOCK = threading.Lock()
 # HermiT runs for a few seconds in a fresh JVM: the quick (C1) compiler alone and the serial
 # garbage collector halve its time against the JVM's defaults, which are made for long-running
 # servers. Passed through JAVA_TOOL_OPTIONS, as owlready2 builds the java command line itself.
@@ -166,7 +154,7 @@ def reason(
         )
         raise ReasoningError(
             "the ontology and the data are inconsistent (no interpretation satisfies both)",
-            _explain_inconsistency(tbox, abox, names),
+            _explain_inconsistency(tbox, abox, names, say),
         ) from None
     say(f"reasoning: HermiT took {time.perf_counter() - start:.1f} s")
 
@@ -213,7 +201,7 @@ def _hermit(triples: Iterable[Triple]) -> set[Triple]:
 
     noise = io.StringIO()
     with (
-        _TEMPDIR_LOCK,
+        _HERMIT_LOCK,
         tempfile.TemporaryDirectory(prefix="kgpub-reasoning-") as folder,
         _tempdir(folder),
         _jvm_options(JVM_OPTIONS),
@@ -447,7 +435,7 @@ def _individuals(vocab: _Vocabulary, abox: set[Triple]) -> set[Node]:
 def _close_links(vocab: _Vocabulary, links: set[Triple]) -> set[Triple]:
     """Close object-property triples over super-, inverse, symmetric and transitive properties."""
     closed = set(links)
-    todo = deque(sorted(closed))
+    todo = deque(closed)
     # per transitive property: the values after and before each node, among the triples done
     after: dict[tuple[Node, Node], set[Node]] = defaultdict(set)
     before: dict[tuple[Node, Node], set[Node]] = defaultdict(set)
@@ -576,7 +564,9 @@ def _range_clash(value: Literal, rng: Node) -> str | None:
 
 
 # --------------------------------------------------------------------------- explanations
-def _explain_inconsistency(tbox: set[Triple], abox: set[Triple], names: _Names) -> list[str]:
+def _explain_inconsistency(
+    tbox: set[Triple], abox: set[Triple], names: _Names, say: Callable[[str], None]
+) -> list[str]:
     """Clashes in the data that make it inconsistent, as readable sentences."""
     vocab = _Vocabulary(tbox)
     reasons = _value_clashes(vocab, abox, names) + _link_clashes(vocab, abox, names)
@@ -587,6 +577,7 @@ def _explain_inconsistency(tbox: set[Triple], abox: set[Triple], names: _Names) 
     # HermiT for the types without the disjointness axioms and look for disjoint ones
     relaxed = {t for t in tbox if t[1] not in _DISJOINTNESS}
     relaxed -= {t for t in tbox if t[1] == RDF.type and t[2] == OWL.AllDisjointClasses}
+    say("reasoning: HermiT again, without the disjointness axioms, to find the clash")
     try:
         entailed = _hermit(relaxed | abox)
     except (_Inconsistent, ReasoningError):
@@ -611,19 +602,19 @@ def _told_types(
 ) -> dict[Node, dict[Node, str]]:
     """Per individual: its asserted types and those from domains and ranges, with the reason."""
     told: dict[Node, dict[Node, str]] = defaultdict(dict)
-    for s, p, o in sorted(abox):
+    for s, p, o in _sorted(abox):
         if p == RDF.type and isinstance(o, URIRef):
             told[s].setdefault(o, "asserted")
     links = {t for t in abox if t[1] in vocab.object_properties}
-    for s, p, o in sorted(_close_links(vocab, links)):
-        for prop in sorted(vocab.superproperties(p)):
-            for cls in sorted(vocab.domains.get(prop, ())):
+    for s, p, o in _sorted(_close_links(vocab, links)):
+        for prop in _sorted(vocab.superproperties(p)):
+            for cls in _sorted(vocab.domains.get(prop, ())):
                 told[s].setdefault(cls, f"links with {names.show(p)} (domain {names.show(cls)})")
-            for cls in sorted(vocab.ranges.get(prop, ())):
+            for cls in _sorted(vocab.ranges.get(prop, ())):
                 told[o].setdefault(cls, f"is a value of {names.show(p)} (range {names.show(cls)})")
-    for s, p, _o in sorted(abox):
+    for s, p, _o in _sorted(abox):
         if p not in vocab.object_properties:
-            for cls in sorted(vocab.domains.get(p, ())):
+            for cls in _sorted(vocab.domains.get(p, ())):
                 told[s].setdefault(cls, f"has a {names.show(p)} (domain {names.show(cls)})")
     return told
 
@@ -632,16 +623,17 @@ def _type_clashes(
     vocab: _Vocabulary, told: Mapping[Node, Mapping[Node, str]], names: _Names
 ) -> list[str]:
     reasons: list[str] = []
-    for individual in sorted(told):
+    for individual in _sorted(told):
         why: dict[Node, str] = {}
-        for cls, reason in sorted(told[individual].items()):
-            for sup in sorted(vocab.superclasses(cls)):
+        for cls in _sorted(told[individual]):
+            reason = told[individual][cls]
+            for sup in _sorted(vocab.superclasses(cls)):
                 via = "" if sup == cls else f"as a {names.show(cls)}, "
                 why.setdefault(sup, f"{via}{reason}")
         if OWL.Nothing in why:
             reasons.append(f"{names.show(individual)} is typed owl:Nothing ({why[OWL.Nothing]})")
-        for pair in sorted(vocab.disjoint, key=lambda pr: sorted(map(str, pr))):
-            a, b = sorted(pair)
+        for pair in _sorted_pairs(vocab.disjoint):
+            a, b = _sorted(pair)
             if a in why and b in why:
                 reasons.append(
                     f"{names.show(individual)} is a {names.show(a)} ({why[a]}) and a "
@@ -654,19 +646,19 @@ def _value_clashes(vocab: _Vocabulary, abox: set[Triple], names: _Names) -> list
     reasons: list[str] = []
     functional = vocab.functional()
     values: dict[tuple[Node, Node], set[Literal]] = defaultdict(set)
-    for s, p, o in sorted(abox):
+    for s, p, o in _sorted(abox):
         if not isinstance(o, Literal):
             continue
         values[(s, p)].add(o)
-        for prop in sorted(vocab.superproperties(p)):
-            for rng in sorted(vocab.data_ranges(prop)):
+        for prop in _sorted(vocab.superproperties(p)):
+            for rng in _sorted(vocab.data_ranges(prop)):
                 problem = _range_clash(o, rng)
                 if problem:
                     reasons.append(
                         f"{names.show(s)} {names.show(p)} {names.show(o)}: the range of "
                         f"{names.show(prop)} is {names.show(rng)}, {problem}"
                     )
-    for (s, p), literals in sorted(values.items()):
+    for (s, p), literals in sorted(values.items(), key=lambda item: _key(item[0])):
         if p in functional and len(literals) > 1:
             shown = ", ".join(sorted(names.show(v) for v in literals))
             reasons.append(
@@ -680,7 +672,7 @@ def _link_clashes(vocab: _Vocabulary, abox: set[Triple], names: _Names) -> list[
     reasons: list[str] = []
     typed = {(s, o) for s, p, o in vocab.triples if p == RDF.type}
     links = _close_links(vocab, {t for t in abox if t[1] in vocab.object_properties})
-    for s, p, o in sorted(links):
+    for s, p, o in _sorted(links):
         if (p, OWL.IrreflexiveProperty) in typed and s == o:
             reasons.append(
                 f"{names.show(s)} links to itself with {names.show(p)}, which is irreflexive"
@@ -691,7 +683,7 @@ def _link_clashes(vocab: _Vocabulary, abox: set[Triple], names: _Names) -> list[
                 f"{names.show(p)}, which is asymmetric"
             )
     same = {(s, o) for s, p, o in abox if p == OWL.sameAs}
-    for s, p, o in sorted(abox):
+    for s, p, o in _sorted(abox):
         if p == OWL.differentFrom and ((s, o) in same or (o, s) in same or s == o):
             reasons.append(
                 f"{names.show(s)} is declared both the same as and different from {names.show(o)}"
@@ -701,13 +693,28 @@ def _link_clashes(vocab: _Vocabulary, abox: set[Triple], names: _Names) -> list[
 
 def _explain_unsatisfiable(cls: Node, vocab: _Vocabulary, names: _Names) -> str:
     supers = vocab.superclasses(cls)
-    for pair in sorted(vocab.disjoint, key=lambda pr: sorted(map(str, pr))):
-        a, b = sorted(pair)
+    for pair in _sorted_pairs(vocab.disjoint):
+        a, b = _sorted(pair)
         if a in supers and b in supers:
             return (
                 f"{names.show(cls)}: below {names.show(a)} and {names.show(b)}, which are disjoint"
             )
     return f"{names.show(cls)}"
+
+
+def _key(value: object) -> tuple[Any, ...]:
+    """A sort key for terms, triples and pairs of terms of any kind."""
+    if isinstance(value, tuple):
+        return tuple(_key(v) for v in value)
+    return (type(value).__name__, str(value))
+
+
+def _sorted(values: Iterable[_T]) -> list[_T]:
+    return sorted(values, key=_key)
+
+
+def _sorted_pairs(pairs: Iterable[frozenset[Node]]) -> list[frozenset[Node]]:
+    return sorted(pairs, key=lambda pair: tuple(_key(n) for n in _sorted(pair)))
 
 
 class _Names:

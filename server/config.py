@@ -44,14 +44,10 @@ def split_config(
     return (settings.replace(**overrides) if overrides else settings), flask_config
 
 
-def resolve(settings: Settings, path: Path) -> Path:
-    path = Path(path)
-    return path if path.is_absolute() else Path(settings.root) / path
-
-
 def make_services(settings: Settings) -> Services:
-    store = EmbeddedStore(resolve(settings, settings.store_path), pool_size=settings.threads + 1)
-    ontology = resolve(settings, Path("ontology"))
+    # the store path is taken as given (relative to the working directory, as the build writes it)
+    store = EmbeddedStore(Path(settings.store_path), pool_size=settings.threads + 1)
+    ontology = Path(settings.ontology_path)
     return Services(
         settings=settings,
         store=store,
@@ -59,7 +55,7 @@ def make_services(settings: Settings) -> Services:
         minter=Minter(settings.base_iri),
         prefixes=load_prefixes(ontology / "kgpub.ttl", settings.base_iri),
         examples=load_examples(ontology / "cq"),
-        node_modules=resolve(settings, Path("node_modules")),
+        node_modules=Path(settings.root) / "node_modules",
     )
 
 

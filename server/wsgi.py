@@ -68,9 +68,7 @@ class Server(BaseApplication):  # type: ignore[misc]
 
 def serve(settings: Settings) -> None:
     """Serve until stopped (SIGINT/SIGTERM); the query processes go with their workers."""
-    store = settings.store_path
-    if not store.is_absolute():
-        store = settings.root / store
+    store = Path(settings.store_path)
     if not store.is_dir():
         log.warning("no store at %s yet: queries will answer 503 until it is built", store)
     print(
@@ -85,6 +83,7 @@ def serve(settings: Settings) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
     """The flags of ``kgpub serve``, each onto its setting."""
     parser = argparse.ArgumentParser(prog="kgpub serve", description="Serve the knowledge graph.")
+    parser.add_argument("--root", type=Path, help="project folder (setting: root)")
     parser.add_argument("--host", help="address to listen on (setting: host)")
     parser.add_argument("--port", type=int, help="port (setting: port)")
     parser.add_argument("--store", type=Path, help="store directory (setting: store)")
@@ -102,6 +101,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument("--threads", type=int, help="request threads per worker")
     args = parser.parse_args(argv)
     overrides = {
+        "root": args.root,
         "host": args.host,
         "port": args.port,
         "store": args.store,

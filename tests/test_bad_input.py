@@ -168,3 +168,47 @@ def test_a_good_build_after_a_bad_one_replaces_the_previous(project: Path) -> No
     code, message = run_build(project)
     assert code == 0, message
     assert (project / "build" / "current" / "manifest.json").exists()
+
+
+def _drop_fact(path: Path, fact_id: str) -> None:
+    """Remove the fact with this id from a facts file (its lines up to the next entry)."""
+    out, skipping = [], False
+    for line in path.read_text("utf-8").splitlines(keepends=True):
+        if line.startswith("- id: "):
+            skipping = line.strip() == f"- id: {fact_id}"
+        elif line.startswith("#"):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    path.write_text("".join(out), encoding="utf-8")
+
+
+def test_shacl_error_names_node_shape_and_fix(project: Path) -> None:
+    path = article_file(project, "facts.yaml")
+    facts = yaml.safe_load(path.read_text("utf-8"))
+    visitor_facts = [f["id"] for f in facts if "visitor" in f]
+    assert visitor_facts
+    for fact_id in visitor_facts:
+        _drop_fact(path, fact_id)
+    message = expect_failure(project, "SHACL", "/id/dodd-richardson-visit")
+    assert "kgo:visitor" in message and "add `visitor:" in message
+
+
+def test_inconsistent_data_stops_the_build(project: Path) -> None:
+    # a person cannot also be an organisation (the ontology declares them disjoint)
+    path = article_file(project, "facts.yaml")
+    line = append(
+        path,
+        fact("daniel-noboa", quote="President Daniel Noboa", sentence="p2s3", type="Organization"),
+    )
+    message = expect_failure(project, "inconsistent", "daniel-noboa")
+    assert "disjoint" in message
+    assert line > 0
+
+
+def test_reserved_entity_id(project: Path) -> None:
+    line = append(
+        article_file(project, "entities.yaml"),
+        "- id: this-article\n  type: Person\n  label: X\n  sentence: p1s1\n  quote: Ecuador\n",
+    )
+    expect_failure(project, "'this-article' is reserved", f"entities.yaml:{line}")

@@ -116,9 +116,8 @@ def test_inferred_triples_are_kept_apart_from_asserted_ones(store) -> None:
     inferred = ox.NamedNode(BASE + "graph/inferred")
     assert len(list(store.quads_for_pattern(None, None, None, inferred))) > 0
     overlap = store.query(
-        """ASK { GRAPH <%sgraph/inferred> { ?s ?p ?o }
-                 GRAPH ?g { ?s ?p ?o } FILTER(?g != <%sgraph/inferred>) }"""
-        % (BASE, BASE)
+        f"""ASK {{ GRAPH <{BASE}graph/inferred> {{ ?s ?p ?o }}
+                 GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != <{BASE}graph/inferred>) }}"""
     )
     assert not bool(overlap)
 

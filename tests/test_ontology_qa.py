@@ -1,4 +1,4 @@
-"""Ontology QA as files: competency questions with expected answers, violation queries, namespace."""
+"""Ontology QA as files: competency questions and their answers, violation queries, namespace."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+from kgpub.mappings import namespace
+from kgpub.mappings.iris import ONTOLOGY_IRI, ONTOLOGY_NS
 from rdflib import OWL, RDF, RDFS, Graph, URIRef
 from rdflib.namespace import SKOS
 
-from kgpub.mappings import namespace
-from kgpub.mappings.iris import ONTOLOGY_IRI, ONTOLOGY_NS
 from tests.conftest import ROOT
 
 CQ_DIR = ROOT / "ontology" / "cq"

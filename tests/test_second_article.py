@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
-
 from kgpub.mappings import build
+
 from kgpub.settings import Settings
 from tests.conftest import FIXTURES, ROOT, copy_project
 
@@ -38,22 +38,32 @@ def rows(store: ox.Store, query: str) -> list[tuple[str, ...]]:
 
 
 @pytest.mark.slow
-def test_the_fixture_article_builds_alone(tmp_path: Path) -> None:
+def test_the_fixture_article_builds_alone_under_another_base(tmp_path: Path) -> None:
+    base = "http://example.org/kg/"
     settings = Settings.load(
-        {"root": ROOT, "data_dir": SECOND, "build_dir": tmp_path / "build"}, environ={}
+        {"root": ROOT, "data_dir": SECOND, "build_dir": tmp_path / "build", "base_iri": base},
+        environ={},
     )
     store = run_build(settings)
+    ontology_graph = ox.NamedNode(base + "graph/ontology")
+    subjects = {
+        q.subject.value
+        for q in store
+        if isinstance(q.subject, ox.NamedNode) and q.graph_name != ontology_graph
+    }
+    assert subjects and all(s.startswith(base) for s in subjects), sorted(subjects)[:5]
+    assert base + "id/ana-torres" in subjects
     assert rows(store, CHAIR_WITH_SENTENCE) == [
         ("Ana Torres", "Officials will hold regular meetings chaired by Ana Torres.")
     ]
     graphs = {g.value for g in store.named_graphs()}
-    assert BASE + "graph/text/port-inspection-visit" in graphs
-    assert BASE + "fact/port-inspection-visit/visit" in graphs
+    assert base + "graph/text/port-inspection-visit" in graphs
+    assert base + "fact/port-inspection-visit/visit" in graphs
     # "Dr." does not end a sentence in this article either
     sentence = rows(
         store,
         f"""SELECT ?t WHERE {{
-        <{BASE}article/port-inspection-visit/p2s2>
+        <{base}article/port-inspection-visit/p2s2>
         <http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#anchorOf> ?t }}""",
     )
     assert sentence == [("Dr. Luis Vega of the port authority welcomed the plan.",)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from kgpub.mappings.errors import DataError
 from kgpub.mappings.text import segment
 
@@ -51,7 +51,7 @@ def test_abbreviations_do_not_end_sentences(article) -> None:
 def test_sentences_are_whole_and_in_order(article) -> None:
     sentences = article.sentences
     assert [s.id for s in sentences[:4]] == ["p1s1", "p1s2", "p1s3", "p2s1"]
-    for before, after in zip(sentences, sentences[1:], strict=False):
+    for before, after in pairwise(sentences):
         assert before.end <= after.begin
         assert before.text[-1] in ".!?'\""
 

@@ -1,0 +1,147 @@
+"""Raw HTTP against the real server: malformed requests, CORS, gzip, limits, timeouts."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import threading
+import time
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ASK = "ASK { ?s ?p ?o }"
+
+
+def request(
+    url: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def assert_text_error(status: int, headers: dict, body: bytes, expected: int, word: str) -> None:
+    assert status == expected, body
+    assert headers["content-type"].startswith("text/plain")
+    assert b"Traceback" not in body
+    assert word.lower().encode() in body.lower(), body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status", "word"),
+    [
+        ("PUT", "/sparql", b"", {}, 405, "not allowed"),
+        ("DELETE", "/sparql", None, {}, 405, "not allowed"),
+        ("BREW", "/sparql", None, {}, 405, "not allowed"),
+        ("POST", "/sparql", ASK.encode(), {}, 415, "content-type"),
+        ("POST", "/sparql", ASK.encode(), {"Content-Type": "text/plain"}, 415, "text/plain"),
+        (
+            "POST",
+            "/sparql",
+            ASK.encode("utf-16"),
+            {"Content-Type": "application/sparql-query; charset=utf-16"},
+            415,
+            "charset",
+        ),
+        ("GET", "/sparql?query=ASK%7B%7D&query=ASK%7B%7D", None, {}, 400, "more than one"),
+        ("GET", "/sparql?query=" + quote("SELECT * {\n ?s ?p\n}"), None, {}, 400, "line 3"),
+        ("GET", "/sparql?update=" + quote("CLEAR ALL"), None, {}, 403, "read-only"),
+        (
+            "POST",
+            "/sparql",
+            b"LOAD <http://127.0.0.1:9/x.ttl>",
+            {"Content-Type": "application/sparql-update"},
+            403,
+            "read-only",
+        ),
+        (
+            "GET",
+            "/sparql?query=" + quote("SELECT * { SERVICE <http://127.0.0.1:9/> { ?s ?p ?o } }"),
+            None,
+            {},
+            403,
+            "SERVICE",
+        ),
+        ("GET", "/sparql?query=" + quote(ASK), None, {"Accept": "image/png"}, 406, "offered"),
+        (
+            "POST",
+            "/sparql",
+            b"query=" + b"+" * 1_100_000,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            413,
+            "larger than",
+        ),
+    ],
+)
+def test_bad_requests(server, method, path, body, headers, status, word) -> None:
+    got, got_headers, got_body = request(server.url, method, path, body, headers)
+    assert_text_error(got, got_headers, got_body, status, word)
+    if status == 405:
+        assert "POST" in got_headers["allow"] and "GET" in got_headers["allow"]
+
+
+def test_very_long_url_is_refused_not_crashed(server) -> None:
+    status, _, body = request(server.url, "GET", "/sparql?query=" + "A" * 9000)
+    assert 400 <= status < 500
+    assert b"Traceback" not in body
+
+
+def test_cors_and_gzip(server) -> None:
+    query = "SELECT * WHERE { ?s ?p ?o }"
+    status, headers, body = request(
+        server.url,
+        "GET",
+        "/sparql?query=" + quote(query),
+        headers={"Accept-Encoding": "gzip", "Origin": "https://example.org"},
+    )
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "*"
+    assert headers["content-encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(body))["results"]["bindings"]) == 36
+    status, headers, _ = request(
+        server.url,
+        "OPTIONS",
+        "/sparql",
+        headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"},
+    )
+    assert status == 200 and "POST" in headers["access-control-allow-methods"]
+
+
+def test_truncation_header_present(server) -> None:
+    _, headers, _ = request(server.url, "GET", "/sparql?query=" + quote(ASK))
+    assert headers["x-result-truncated"] == "false"
+
+
+def test_timeout_while_others_are_served(server, heavy_query: str) -> None:
+    heavy: dict[str, object] = {}
+
+    def run_heavy() -> None:
+        started = time.monotonic()
+        heavy["status"], _, heavy["body"] = request(
+            server.url, "GET", "/sparql?query=" + quote(heavy_query)
+        )
+        heavy["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run_heavy)
+    thread.start()
+    time.sleep(0.3)
+    quick = []
+    for i in range(5):
+        started = time.monotonic()
+        status, _, _ = request(server.url, "GET", "/sparql?query=" + quote(f"ASK {{}} # {i}"))
+        quick.append(time.monotonic() - started)
+        assert status == 200
+    thread.join()
+    assert heavy["status"] == 503, heavy
+    assert b"limit" in heavy["body"]
+    assert heavy["seconds"] < 2 + 3
+    assert max(quick) < 1.0, quick

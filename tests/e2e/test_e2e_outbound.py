@@ -1,0 +1,113 @@
+"""No outbound requests, ever: a listener on 127.0.0.1 must see no connection, whatever IRIs a
+query or the protocol names."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from kgpub.server.formats import SPARQL_JSON, Kind
+from kgpub.server.pool import ExecutorPool, QueryFailed
+from kgpub.server.store import EmbeddedStore, QueryRequest
+
+pytestmark = pytest.mark.e2e
+
+
+class Listener:
+    """Counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        self.connections = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture()
+def listener() -> Iterator[Listener]:
+    listener = Listener()
+    yield listener
+    listener.close()
+
+
+def test_listener_works(listener: Listener) -> None:
+    """The control: a real connection is counted."""
+    with socket.create_connection(("127.0.0.1", int(listener.url.rsplit(":", 1)[1][:-1]))):
+        pass
+    time.sleep(0.3)
+    assert listener.connections == 1
+
+
+def test_no_request_reaches_the_listener(endpoint: str, listener: Listener) -> None:
+    url = listener.url
+    attempts = [
+        ({"query": f"SELECT * WHERE {{ SERVICE <{url}sparql> {{ ?s ?p ?o }} }}"}, 403),
+        ({"query": f"SELECT * WHERE {{ SERVICE SILENT <{url}> {{ ?s ?p ?o }} }}"}, 403),
+        ({"query": f"SELECT * FROM <{url}data.ttl> WHERE {{ ?s ?p ?o }}"}, 200),
+        ({"query": f"SELECT * FROM NAMED <{url}g> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}"}, 200),
+        ({"query": "SELECT * WHERE { ?s ?p ?o }", "default-graph-uri": url + "g"}, 200),
+        ({"query": "SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }", "named-graph-uri": url}, 200),
+        ({"query": f"DESCRIBE <{url}thing>"}, 200),
+        ({"update": f"LOAD <{url}data.ttl>"}, 403),
+    ]
+    for params, status in attempts:
+        response = requests.post(endpoint, data=params, timeout=10)
+        assert response.status_code == status, (params, response.text)
+        if status == 200 and "DESCRIBE" not in params.get("query", ""):
+            assert response.json()["results"]["bindings"] == []  # nothing was fetched
+    time.sleep(0.5)
+    assert listener.connections == 0
+
+
+def test_query_processes_cannot_open_connections(server, listener: Listener) -> None:
+    """Even a SERVICE query that slipped past the endpoint's check reaches nothing: the query
+    processes have no network (the second lock)."""
+    store = EmbeddedStore(Path(server.store), pool_size=1)
+    try:
+        pool = store._executors()
+        probe = pool._acquire(time.monotonic() + 30)
+        sealed = probe.sealed
+        pool._release(probe)
+        if not sealed:
+            pytest.skip("this platform has no seccomp filter for the query processes")
+        query = f"SELECT * WHERE {{ SERVICE <{listener.url}> {{ ?s ?p ?o }} }}"
+        with pytest.raises(QueryFailed):
+            store.query(QueryRequest(query, {Kind.SOLUTIONS: SPARQL_JSON}, timeout=10))
+    finally:
+        store.close()
+    time.sleep(0.3)
+    assert listener.connections == 0
+
+
+def test_a_pool_alone_is_sealed(server) -> None:
+    pool = ExecutorPool(str(Path(server.store).resolve()), 1)
+    try:
+        executor = pool._acquire(time.monotonic() + 30)
+        assert executor.sealed or not Path("/proc/self/status").exists()
+        pool._release(executor)
+    finally:
+        pool.close()

@@ -1,0 +1,80 @@
+"""The lexical facts the endpoint needs before a query runs: SERVICE, FROM, updates."""
+
+from __future__ import annotations
+
+import pytest
+from kgpub.server.querytext import error_position, scan
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * { SERVICE <http://127.0.0.1:9/> { ?s ?p ?o } }",
+        "select * { service silent <http://x/> { ?s ?p ?o } }",
+        "SELECT * { ?s ?p ?o .SERVICE <http://x/> { } }",
+        "SELECT * { ?s ?p ?o }SERVICE<http://x/>{}",
+        "SELECT * { SERVICE ?endpoint { ?s ?p ?o } }",
+        "SELECT * { \\u0053ERVICE <http://x/> { ?s ?p ?o } }",
+        "SELECT * { SERVIC\\U00000045 <http://x/> { ?s ?p ?o } }",
+        "SELECT * {\n# a comment\nSERVICE <http://x/> {}\n}",
+        'SELECT * { ?s ?p "a \\" quote" . SERVICE <http://x/> {} }',
+    ],
+)
+def test_service_is_found(query: str) -> None:
+    assert scan(query).uses_service
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT ?service WHERE { ?service ?p ?o }",
+        "SELECT * WHERE { ?s ?p $service }",
+        'SELECT * WHERE { ?s ?p "SERVICE <http://x/> {}" }',
+        "SELECT * WHERE { ?s ?p '''multi\nline SERVICE''' }",
+        "SELECT * WHERE { ?s ?p ?o } # SERVICE <http://x/>",
+        "SELECT * WHERE { ?s <http://x/SERVICE> ?o }",
+        "PREFIX ex: <http://x/> SELECT * WHERE { ?s ex:service ?o }",
+        "PREFIX service: <http://x/> SELECT * WHERE { ?s service:p ?o }",
+        "SELECT * WHERE { _:service ?p ?o }",
+    ],
+)
+def test_service_is_not_imagined(query: str) -> None:
+    assert not scan(query).uses_service
+
+
+@pytest.mark.parametrize(
+    ("query", "names_dataset"),
+    [
+        ("SELECT * FROM <http://g/> { ?s ?p ?o }", True),
+        ("SELECT * FROM NAMED <http://g/> { GRAPH ?g { ?s ?p ?o } }", True),
+        ("construct { ?s ?p ?o } from <g> where { ?s ?p ?o }", True),
+        ("SELECT * { ?s ?p ?o }", False),
+        ("SELECT ?from { ?from ?p 'FROM' } # FROM <x>", False),
+        ("PREFIX from: <http://x/> SELECT * { ?s from:p ?o }", False),
+    ],
+)
+def test_dataset_clauses(query: str, names_dataset: bool) -> None:
+    assert scan(query).names_dataset is names_dataset
+
+
+@pytest.mark.parametrize(
+    ("query", "update"),
+    [
+        ("INSERT DATA { <a> <b> <c> }", True),
+        ("PREFIX ex: <http://x/>\nDELETE WHERE { ?s ex:p ?o }", True),
+        ("BASE <http://x/> LOAD <http://127.0.0.1:9/data.ttl>", True),
+        ("# comment\nclear all", True),
+        ("DROP GRAPH <g>", True),
+        ("WITH <g> DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }", True),
+        ("SELECT * { ?s ?p ?o }", False),
+        ("PREFIX insert: <http://x/> SELECT * { ?s insert:p ?o }", False),
+        ("ASK { }", False),
+    ],
+)
+def test_updates(query: str, update: bool) -> None:
+    assert scan(query).looks_like_update is update
+
+
+def test_error_position() -> None:
+    assert error_position("error at 3:17: expected one of ABS, AVG") == (3, 17)
+    assert error_position("something else") is None
