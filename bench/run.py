@@ -822,6 +822,9 @@ def cpu_table(result: SizeResult) -> str:
     header = ["query", "c"]
     for s in servers:
         header += [f"{s} cpu ms/req", "cores"]
+    ours = [s for s in servers if s != OXIGRAPH]
+    if OXIGRAPH in servers:
+        header += [f"{s}/oxigraph cpu" for s in ours]
     header.append("client cpu ms/req (max)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for query, conc in dict.fromkeys((c.query, c.concurrency) for c in result.cells):
@@ -834,6 +837,11 @@ def cpu_table(result: SizeResult) -> str:
                 continue
             row += [_fmt_ms(c.server_cpu_ms), f"{c.server_cores:.2f}"]
             client.append(c.client_cpu_ms)
+        if OXIGRAPH in servers:
+            ox = cells.get((query, conc, OXIGRAPH))
+            for s in ours:
+                c = cells.get((query, conc, s))
+                row.append(_ratio(c.server_cpu_ms, ox.server_cpu_ms) if c and ox else "-")
         row.append(_fmt_ms(max(client)) if client else "-")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

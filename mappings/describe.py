@@ -13,10 +13,9 @@ from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, PROV
 
 from .dumps import DUMP_FORMATS
-from .errors import DataError
 from .graphs import new_graph
 from .iris import ONTOLOGY_IRI, Minter
-from .yamlsrc import Located, load
+from .yamlsrc import load_mapping
 
 VOID = Namespace("http://rdfs.org/ns/void#")
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -35,16 +34,10 @@ VOCABULARIES = (
 
 
 def load_dataset_meta(path: Path) -> dict[str, Any]:
-    meta = load(path) if path.exists() else None
+    fix = "write 'name:', 'title:', 'license:' on separate lines"
+    meta = load_mapping(path, fix=fix) if path.exists() else None
     if meta is None:
         return {"name": "kgpub", "title": "kgpub dataset"}
-    if not isinstance(meta, Located):
-        raise DataError(
-            "dataset.yaml must be a mapping",
-            path=path,
-            line=1,
-            fix="write 'name:', 'title:', 'license:' on separate lines",
-        )
     values = dict(meta.values)
     if not re.match(r"^[a-z0-9][a-z0-9-]*$", str(values.get("name", "kgpub"))):
         raise meta.error(

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import DataError
 from .iris import is_slug
 from .text import Article, segment
-from .yamlsrc import Located, load
+from .yamlsrc import Located, load, load_mapping, read_text
 
 RESERVED_FACT_KEYS = {"id", "sentence", "quote", "subject", "note"}
 ENTITY_KEYS = {
@@ -206,14 +206,9 @@ def load_meta(folder: Path) -> dict[str, Any]:
             path=path,
             fix="add article.yaml with at least 'title:' and 'language:'",
         )
-    meta = load(path)
-    if not isinstance(meta, Located):
-        raise DataError(
-            "article.yaml must be a mapping of keys to values",
-            path=path,
-            line=1,
-            fix="write 'title: ...' and 'language: en' on separate lines",
-        )
+    meta = load_mapping(path, fix="write 'title: ...' and 'language: en' on separate lines")
+    if meta is None:
+        raise DataError("article.yaml is empty", path=path, fix="add 'title:' and 'language:'")
     for key in meta.values:
         if key not in META_KEYS:
             raise meta.error(
@@ -238,14 +233,7 @@ def load_article(folder: Path, registry: dict[str, Located]) -> ArticleData:
     text_path = folder / "article.txt"
     if not text_path.exists():
         raise DataError("article.txt is missing", path=text_path, fix="add the article's text")
-    try:
-        text = text_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-            path=text_path,
-            fix="save the file as UTF-8",
-        ) from None
+    text = read_text(text_path)
     abbreviations = tuple(meta.get("abbreviations") or ())
     article = segment(slug, text, abbreviations, path=text_path, title=meta["title"])
     entities = [
@@ -339,16 +327,9 @@ def _facts(path: Path, article: Article) -> list[Fact]:
 def _nonfactual(path: Path, article: Article) -> tuple[dict[str, str], dict[str, int]]:
     if not path.exists():
         return {}, {}
-    data = load(path)
+    data = load_mapping(path, fix="write lines like 'h1: section heading'")
     if data is None:
         return {}, {}
-    if not isinstance(data, Located):
-        raise DataError(
-            "nonfactual.yaml must map sentence ids to reasons",
-            path=path,
-            line=1,
-            fix="write lines like 'h1: section heading'",
-        )
     reasons = {}
     for key, reason in data.values.items():
         if key not in article.segments or article.segments[key].kind == "paragraph":

@@ -62,16 +62,31 @@ def _convert(node: yaml.Node, path: Path) -> Any:
     return yaml.SafeLoader("").construct_object(node, deep=True)
 
 
-def load(path: Path) -> Any:
-    """Parse a YAML file into Located mappings, lists and scalars; a syntax error names the line."""
+def read_text(path: Path) -> str:
+    """A UTF-8 text file; anything else is a DataError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"not UTF-8 text ({exc.reason} at byte {exc.start})",
             path=path,
             fix="save the file as UTF-8",
         ) from None
+
+
+def load_mapping(path: Path, fix: str) -> Located | None:
+    """A YAML file that must hold one mapping (or nothing)."""
+    data = load(path)
+    if data is not None and not isinstance(data, Located):
+        raise DataError(
+            f"{path.name} must be a mapping of keys to values", path=path, line=1, fix=fix
+        )
+    return data
+
+
+def load(path: Path) -> Any:
+    """Parse a YAML file into Located mappings, lists and scalars; a syntax error names the line."""
+    text = read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -14,7 +14,18 @@ from flask import Flask
 
 from kgpub.settings import Settings
 
-from . import errors, responses, sparql, system
+from . import (
+    article,
+    dumps,
+    errors,
+    home,
+    ontology_docs,
+    resources,
+    responses,
+    search,
+    sparql,
+    system,
+)
 from .cache import CacheFront
 from .config import make_services, split_config
 
@@ -42,6 +53,12 @@ def create_app(
     responses.init_app(app)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(system.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(ontology_docs.bp)
+    app.register_blueprint(dumps.bp)
+    app.register_blueprint(resources.bp)
+    app.register_blueprint(article.bp)
     if kgpub.cache is not None:
         store = kgpub.store
         app.wsgi_app = CacheFront(  # type: ignore[method-assign]

@@ -55,7 +55,7 @@ def make_services(settings: Settings) -> Services:
         minter=Minter(settings.base_iri),
         prefixes=load_prefixes(ontology / "kgpub.ttl", settings.base_iri),
         examples=load_examples(ontology / "cq"),
-        node_modules=Path(settings.root) / "node_modules",
+        node_modules=(Path(settings.root) / "node_modules").resolve(),
     )
 
 

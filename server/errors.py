@@ -25,11 +25,13 @@ PLAIN = Format("text", "text/plain", ".txt", ("text",))
 class HttpError(Exception):
     status = 500
     title = "Internal Server Error"
+    template = "error.html"  # the page a browser gets; it sees status, title, message, context
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.context: dict[str, object] = {}
 
 
 class BadRequest(HttpError):
@@ -124,7 +126,11 @@ def timeout_error(timeout: float) -> ServiceUnavailable:
 def render(error: HttpError) -> Response:
     if negotiate(request.headers.get("Accept"), (PLAIN, HTML)) is HTML:
         body = render_template(
-            "error.html", status=error.status, title=error.title, message=error.message
+            error.template,
+            status=error.status,
+            title=error.title,
+            message=error.message,
+            **error.context,
         )
         response = Response(body, error.status, content_type=HTML.content_type)
     else:
@@ -163,6 +169,10 @@ def init_app(app: Flask) -> None:
         valid = getattr(error, "valid_methods", None)
         if valid:
             mapped.headers["Allow"] = ", ".join(valid)
+        # what the exception says besides its body, e.g. Content-Range on a 416
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                mapped.headers.setdefault(name, value)
         return render(mapped)
 
     @app.errorhandler(Exception)

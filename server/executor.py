@@ -39,7 +39,7 @@ import pyoxigraph as ox
 READY = b"ready"
 FULL, HEAD, DATA, END, ERROR = b"F", b"H", b"D", b"E", b"X"
 # answers larger than this are streamed in chunks of about this size instead of sent whole
-STREAM_THRESHOLD = 256 * 1024
+STREAM_THRESHOLD = 1024 * 1024
 
 
 class Full(Exception):
@@ -138,7 +138,8 @@ def handle(store: ox.Store, request: dict[str, Any], conn: Connection) -> None:
 
     ``request`` keys: query, default_graphs and named_graphs (lists of IRIs or None), union (bool),
     formats (result kind -> media type, None when the client accepts none), max_rows (0: no cap),
-    prefixes (for Turtle and TriG), link (in-band note on a truncated SPARQL JSON/XML answer).
+    prefixes (for Turtle and TriG), link (in-band note on a truncated SPARQL JSON/XML answer),
+    limit (the outermost LIMIT of the query text, or None).
     """
     result = store.query(request["query"], **_dataset(request))
     if isinstance(result, ox.QuerySolutions):
@@ -156,6 +157,9 @@ def handle(store: ox.Store, request: dict[str, Any], conn: Connection) -> None:
         sink = Sink(conn, (kind, media_type, False), _same)
         result.serialize(sink, ox.QueryResultsFormat.from_media_type(media_type))
     elif kind == "solutions":
+        limit = request.get("limit")
+        if limit is not None and limit <= max_rows:
+            max_rows = 0  # the query's own LIMIT keeps it under the cap
         _solutions(result, media_type, max_rows, request.get("link"), conn)
         return
     else:

@@ -128,6 +128,8 @@ TRIG = Format(
     "trig", "application/trig", ".trig", ("trig",), w3c=_W3C + "TriG", oxigraph=RdfFormat.TRIG
 )
 HTML = Format("html", "text/html", ".html", ("html",), aliases=("application/xhtml+xml",))
+# plain JSON, for the site's own APIs (label search); no RDF or SPARQL format, so not in FORMATS
+JSON = Format("plain-json", "application/json", ".json", ("json",), text=False)
 
 FORMATS: dict[str, Format] = {
     f.name: f

@@ -60,10 +60,18 @@ def load_examples(folder: Path) -> list[Example]:
         except (OSError, UnicodeDecodeError) as error:
             log.warning("skipping example %s: %s", path, error)
             continue
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        title = first.lstrip("#").strip() if first.lstrip().startswith("#") else path.stem
-        examples.append(Example(path.stem, title or path.stem, text))
+        examples.append(Example(path.stem, _title(text) or path.stem, text))
     return examples
+
+
+def _title(query: str) -> str:
+    """The comment block a query starts with, as one line."""
+    lines = []
+    for line in query.lstrip().splitlines():
+        if not line.lstrip().startswith("#"):
+            break
+        lines.append(line.lstrip().lstrip("#").strip())
+    return " ".join(part for part in lines if part)
 
 
 @dataclass(frozen=True)

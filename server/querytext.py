@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 # one alternation so that whichever starts first wins: a '#' inside a string is not a comment and
@@ -41,10 +42,15 @@ class QueryText:
     uses_service: bool
     names_dataset: bool
     looks_like_update: bool
+    limit: int | None  # the outermost query's LIMIT, if any
+
+
+# LIMIT outside every brace is the outermost query's: subqueries always sit inside braces
+_BRACES_OR_LIMIT = re.compile(r"[{}]|(?<![\w?$:])limit\s+(\d+)", re.IGNORECASE)
 
 
 def scan(query: str) -> QueryText:
-    """The facts above about one query string.
+    """The facts above about one query string; short queries, the usual ones, are memoized.
 
     >>> scan('SELECT * { SERVICE <http://x/> { ?s ?p ?o } }').uses_service
     True
@@ -54,7 +60,24 @@ def scan(query: str) -> QueryText:
     True
     >>> scan('PREFIX ex: <http://x/> INSERT DATA { ex:a ex:b ex:c }').looks_like_update
     True
+    >>> scan('SELECT * { { SELECT * { ?s ?p ?o } LIMIT 5 } } LIMIT 20').limit
+    20
     """
+    if len(query) <= MEMO_MAX_CHARS:
+        return _scan_memo(query)
+    return _scan(query)
+
+
+# longer queries are scanned every time, so the memo's size stays small
+MEMO_MAX_CHARS = 4096
+
+
+@lru_cache(maxsize=1024)
+def _scan_memo(query: str) -> QueryText:
+    return _scan(query)
+
+
+def _scan(query: str) -> QueryText:
     text = _CODEPOINT.sub(_codepoint, query)
     bare = _OPAQUE.sub(_blank, text)
     prologue = _PROLOGUE.match(bare)
@@ -63,7 +86,21 @@ def scan(query: str) -> QueryText:
         uses_service=bool(_SERVICE.search(bare)),
         names_dataset=bool(_FROM.search(bare)),
         looks_like_update=bool(_UPDATE.match(rest)),
+        limit=_outer_limit(bare),
     )
+
+
+def _outer_limit(bare: str) -> int | None:
+    depth, limit = 0, None
+    for match in _BRACES_OR_LIMIT.finditer(bare):
+        token = match.group(0)
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+        elif depth == 0:
+            limit = int(match.group(1))
+    return limit
 
 
 def _codepoint(match: re.Match[str]) -> str:

@@ -7,8 +7,8 @@ service description and browsers the query page. docs/sparql.md describes it for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, g, render_template, request
@@ -157,10 +157,15 @@ def _parse_pairs(text: str, where: str) -> list[tuple[str, str]]:
         ) from None
 
 
+@lru_cache(maxsize=512)
 def choose_formats(
-    values: Sequence[str], accept: str | None
+    values: tuple[str, ...], accept: str | None
 ) -> tuple[dict[Kind, Format | None], bool]:
-    """The format per result kind, and whether the client wants the HTML query page instead."""
+    """The format per result kind, and whether the client wants the HTML query page instead.
+
+    Memoized: clients repeat the same few Accept headers, and negotiation is per request. The
+    dictionary returned is shared, so callers only read it.
+    """
     if values:
         if pick(values, (HTML,)) is not None:
             return {}, True
@@ -204,12 +209,19 @@ def run(
         max_rows=settings.max_rows,
         timeout=settings.query_timeout,
         prefixes=app.prefixes,
-        truncation_link=request.host_url + "-/limits",
+        truncation_link=_limits_url(request.environ),
     )
     try:
         return app.store.query(query)
     except QueryFailed as error:
         raise errors.from_query_failure(error, protocol.query, settings.query_timeout) from None
+
+
+def _limits_url(environ: dict) -> str:
+    """Where a truncated answer points; built from the environ, as Werkzeug's host_url costs a
+    noticeable share of a small query."""
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+    return f"{environ['wsgi.url_scheme']}://{host}{environ.get('SCRIPT_NAME', '')}/-/limits"
 
 
 def answer_response(answer: Answer) -> Response:
@@ -281,7 +293,8 @@ def page_result(app: Services, protocol: ProtocolRequest) -> ResultTable:
 
 
 YASGUI_BUILD = "@zazuko/yasgui/build"
-DEFAULT_QUERY = """SELECT ?subject ?predicate ?object
+DEFAULT_QUERY = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT ?subject ?predicate ?object
 WHERE {
   ?subject ?predicate ?object
 }

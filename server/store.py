@@ -11,14 +11,18 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from kgpub.mappings.iris import ONTOLOGY_NS
+
 from .formats import SPARQL_JSON, Format, Kind
 from .pool import Answer, ExecutorPool, QueryFailed
+from .querytext import scan
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,31 @@ class Store(Protocol):
 
     def counts(self, limit: int, timeout: float) -> Counts: ...
 
+    @property
+    def modified(self) -> float:
+        """When the data being served was built (seconds since the epoch): Last-Modified."""
+        ...
+
+    def find(self, iris: Sequence[str], timeout: float) -> list[str]:
+        """Those of ``iris`` that occur in the data: as subject, object or graph name."""
+        ...
+
+    def resource(self, iri: str, paging: Paging, timeout: float) -> ResourceRows:
+        """What a resource page shows: outgoing quads, incoming counts and one page of incoming
+        quads, and the triples of the graph ``iri`` names (if it names one)."""
+        ...
+
+    def annotations(
+        self, iris: Sequence[str], predicates: Sequence[str], graphs: Sequence[str], timeout: float
+    ) -> Annotations:
+        """The values of ``predicates`` (labels, descriptions) for ``iris``, and the provenance of
+        those of ``graphs`` that are facts."""
+        ...
+
+    def text(self, context: str, timeout: float) -> TextRows:
+        """An article's text: the context, its segments and mentions, and its facts' triples."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -110,7 +139,252 @@ def build_identity(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-class EmbeddedStore:
+# --- the linked-data pages' queries -------------------------------------------------------------
+# Each method below is one SELECT through ``select``, so a store that forwards to a remote SPARQL
+# endpoint inherits them by implementing ``select`` alone.
+
+NIF = "http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#"
+PREFIXES = (
+    f"PREFIX nif: <{NIF}> PREFIX prov: <http://www.w3.org/ns/prov#> "
+    "PREFIX dct: <http://purl.org/dc/terms/> PREFIX itsrdf: <http://www.w3.org/2005/11/its/rdf#> "
+    f"PREFIX kgo: <{ONTOLOGY_NS}> "
+)
+# the segments an article page lays out: headings, paragraphs, sentences and entity mentions
+SEGMENT_KINDS = ("Title", "Paragraph", "Sentence", "Phrase")
+
+_UCS = "\u00a0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef" + "".join(
+    f"{chr(plane << 16)}-{chr((plane << 16) + 0xFFFD)}" for plane in range(1, 15)
+)
+# what RFC 3987 allows in an IRI after the scheme; anything else cannot be in the store
+_IRI = re.compile(rf"^https?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#]|%[0-9A-Fa-f]{{2}}|[{_UCS}])*$")
+
+
+def is_iri(value: str) -> bool:
+    """Whether ``value`` can be written as a SPARQL IRI: a check, not a full RFC 3987 parser."""
+    return bool(_IRI.match(value)) and value.count("#") <= 1
+
+
+def sparql_iri(value: str) -> str:
+    if not is_iri(value):
+        raise ValueError(f"not an IRI the store can hold: {value!r}")
+    return f"<{value}>"
+
+
+@dataclass(frozen=True)
+class Paging:
+    incoming: int = 50  # incoming links per page
+    offset: int = 0  # incoming links skipped
+    outgoing: int = 1000  # outgoing quads at most
+    contents: int = 1000  # triples of the graph the resource names, at most
+
+
+@dataclass(frozen=True)
+class ResourceRows:
+    outgoing: list[QuadRow]  # <iri> ?p ?o in every graph
+    incoming: list[QuadRow]  # one page of distinct (?s, ?p) links to <iri>, in each graph
+    incoming_counts: dict[str, int]  # predicate -> distinct subjects linking with it
+    contents: list[QuadRow]  # the triples of the graph <iri>
+
+    @property
+    def found(self) -> bool:
+        return bool(self.outgoing or self.incoming_counts or self.contents)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """A fact graph, the sentence it is derived from and the words it quotes."""
+
+    fact: str
+    sentence: str
+    graph: str | None  # the graph these statements are in
+    quote: str | None = None
+    sentence_id: str | None = None  # dct:identifier of the sentence: its anchor in the article
+    context: str | None = None  # the article (nif:referenceContext)
+    text: str | None = None  # the sentence (nif:anchorOf)
+    text_graph: str | None = None
+
+
+@dataclass(frozen=True)
+class Annotations:
+    values: list[QuadRow]  # (iri, predicate, value, graph)
+    provenance: list[Provenance]
+
+
+@dataclass(frozen=True)
+class Segment:
+    iri: str
+    kind: str  # Title, Paragraph, Sentence or Phrase
+    begin: int
+    end: int
+    identifier: str | None  # p3s1, h1, ...
+    refers_to: str | None  # a mention's entity (itsrdf:taIdentRef)
+    repeats: bool  # a repeat of the title (kgo:repeats)
+
+
+@dataclass(frozen=True)
+class TextRows:
+    context: list[QuadRow]  # the article's own statements
+    segments: list[Segment]
+    facts: list[QuadRow]  # the triples of every fact derived from a sentence of the article
+    derived: dict[str, str]  # fact graph -> sentence
+    quotes: dict[str, str]  # fact graph -> the words of the sentence it quotes
+
+
+class LinkedDataQueries:
+    def select(self, sparql: str, timeout: float, union: bool = True) -> list[dict[str, Term]]:
+        raise NotImplementedError
+
+    def find(self, iris: Sequence[str], timeout: float) -> list[str]:
+        nodes = " ".join(sparql_iri(iri) for iri in iris if is_iri(iri))
+        if not nodes:
+            return []
+        rows = self.select(
+            f"SELECT ?x WHERE {{ VALUES ?x {{ {nodes} }} FILTER(EXISTS {{ ?x ?p ?o }} || "
+            "EXISTS { ?s ?p ?x } || EXISTS { GRAPH ?x { ?s ?p ?o } }) }",
+            timeout,
+        )
+        found = {row["x"].value for row in rows}
+        return [iri for iri in iris if iri in found]
+
+    def resource(self, iri: str, paging: Paging, timeout: float) -> ResourceRows:
+        x = sparql_iri(iri)
+        # every pattern twice: in the named graphs and in the store's own default graph
+        out = f"{{ GRAPH ?g {{ {x} ?p ?o }} }} UNION {{ {x} ?p ?o }}"
+        into = f"{{ GRAPH ?g {{ ?s ?p {x} }} }} UNION {{ ?s ?p {x} }}"
+        rows = self.select(
+            "SELECT ?k ?s ?p ?o ?g ?n WHERE { "
+            f"{{ {{ SELECT ?p ?o ?g WHERE {{ {out} }} LIMIT {int(paging.outgoing)} }} "
+            f'BIND("out" AS ?k) }} UNION '
+            f"{{ {{ SELECT ?p (COUNT(DISTINCT ?s) AS ?n) WHERE {{ {into} }} GROUP BY ?p }} "
+            f'BIND("count" AS ?k) }} UNION '
+            f"{{ {{ SELECT DISTINCT ?s ?p WHERE {{ {into} }} ORDER BY ?p ?s "
+            f"LIMIT {int(paging.incoming)} OFFSET {int(paging.offset)} }} "
+            f'{{ GRAPH ?g {{ ?s ?p {x} }} }} UNION {{ ?s ?p {x} }} BIND("in" AS ?k) }} UNION '
+            f"{{ {{ SELECT ?s ?p ?o WHERE {{ GRAPH {x} {{ ?s ?p ?o }} }} "
+            f'LIMIT {int(paging.contents)} }} BIND("graph" AS ?k) }} }}',
+            timeout,
+            union=False,
+        )
+        node = Term("uri", iri)
+        out_rows, in_rows, contents = [], [], []
+        counts: dict[str, int] = {}
+        for row in rows:
+            kind = row["k"].value
+            if kind == "out":
+                out_rows.append(QuadRow(node, row["p"], row["o"], row.get("g")))
+            elif kind == "count":
+                counts[row["p"].value] = int(row["n"].value)
+            elif kind == "in":
+                in_rows.append(QuadRow(row["s"], row["p"], node, row.get("g")))
+            else:
+                contents.append(QuadRow(row["s"], row["p"], row["o"], node))
+        return ResourceRows(out_rows, in_rows, counts, contents)
+
+    def annotations(
+        self, iris: Sequence[str], predicates: Sequence[str], graphs: Sequence[str], timeout: float
+    ) -> Annotations:
+        nodes = " ".join(sparql_iri(iri) for iri in dict.fromkeys(iris) if is_iri(iri))
+        wanted = ", ".join(sparql_iri(p) for p in predicates)
+        facts = " ".join(sparql_iri(g) for g in dict.fromkeys(graphs) if is_iri(g))
+        branches = []
+        if nodes and wanted:
+            branches.append(
+                f"{{ VALUES ?x {{ {nodes} }} {{ GRAPH ?g {{ ?x ?p ?v }} }} UNION {{ ?x ?p ?v }} "
+                f'FILTER(?p IN ({wanted})) BIND("value" AS ?k) }}'
+            )
+        if facts:
+            branches.append(
+                f"{{ VALUES ?x {{ {facts} }} GRAPH ?g {{ ?x prov:wasDerivedFrom ?sentence "
+                "OPTIONAL { ?x kgo:quote ?v } } OPTIONAL { GRAPH ?tg { "
+                "?sentence nif:referenceContext ?context "
+                "OPTIONAL { ?sentence dct:identifier ?id } "
+                'OPTIONAL { ?sentence nif:anchorOf ?text } } } BIND("prov" AS ?k) }'
+            )
+        if not branches:
+            return Annotations([], [])
+        rows = self.select(
+            PREFIXES + "SELECT * WHERE { " + " UNION ".join(branches) + " }", timeout, union=False
+        )
+        values, provenance = [], []
+        for row in rows:
+            if row["k"].value == "value":
+                values.append(QuadRow(row["x"], row["p"], row["v"], row.get("g")))
+                continue
+            provenance.append(
+                Provenance(
+                    fact=row["x"].value,
+                    sentence=row["sentence"].value,
+                    graph=_value(row.get("g")),
+                    quote=_value(row.get("v")),
+                    sentence_id=_value(row.get("id")),
+                    context=_value(row.get("context")),
+                    text=_value(row.get("text")),
+                    text_graph=_value(row.get("tg")),
+                )
+            )
+        return Annotations(values, provenance)
+
+    def text(self, context: str, timeout: float) -> TextRows:
+        a = sparql_iri(context)
+        kinds = ", ".join(f"nif:{kind}" for kind in SEGMENT_KINDS)
+        rows = self.select(
+            PREFIXES + "SELECT ?k ?seg ?kind ?b ?e ?id ?ref ?rep ?s ?p ?o ?g ?quote WHERE { "
+            f"{{ GRAPH ?tg {{ ?seg nif:referenceContext {a} ; a ?kind ; nif:beginIndex ?b ; "
+            f"nif:endIndex ?e . FILTER(?kind IN ({kinds})) "
+            "OPTIONAL { ?seg dct:identifier ?id } OPTIONAL { ?seg itsrdf:taIdentRef ?ref } "
+            'OPTIONAL { ?seg kgo:repeats ?rep } } BIND("seg" AS ?k) } UNION '
+            "{ GRAPH ?pg { ?g prov:wasDerivedFrom ?seg OPTIONAL { ?g kgo:quote ?quote } } "
+            f"GRAPH ?sg {{ ?seg nif:referenceContext {a} }} GRAPH ?g {{ ?s ?p ?o }} "
+            'BIND("fact" AS ?k) } UNION '
+            f'{{ GRAPH ?g {{ {a} ?p ?o }} BIND("context" AS ?k) }} }}',
+            timeout,
+            union=False,
+        )
+        node = Term("uri", context)
+        own, segments, facts = [], [], []
+        derived: dict[str, str] = {}
+        quotes: dict[str, str] = {}
+        for row in rows:
+            kind = row["k"].value
+            if kind == "context":
+                own.append(QuadRow(node, row["p"], row["o"], row.get("g")))
+            elif kind == "fact":
+                facts.append(QuadRow(row["s"], row["p"], row["o"], row["g"]))
+                derived[row["g"].value] = row["seg"].value
+                if "quote" in row:
+                    quotes[row["g"].value] = row["quote"].value
+            else:
+                segments.append(
+                    Segment(
+                        iri=row["seg"].value,
+                        kind=row["kind"].value.removeprefix(NIF),
+                        begin=int(row["b"].value),
+                        end=int(row["e"].value),
+                        identifier=_value(row.get("id")),
+                        refers_to=_value(row.get("ref")),
+                        repeats="rep" in row,
+                    )
+                )
+        return TextRows(own, segments, facts, derived, quotes)
+
+
+def _value(term: Term | None) -> str | None:
+    return None if term is None else term.value
+
+
+def build_time(path: Path) -> float:
+    """The build's time: its manifest's mtime when the store sits in a build folder, else the
+    store folder's own."""
+    real = path.resolve()
+    for candidate in (real.parent / "manifest.json", real):
+        try:
+            return candidate.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+class EmbeddedStore(LinkedDataQueries):
     """The build's pyoxigraph store, opened read-only by query processes of this worker."""
 
     def __init__(self, path: Path, pool_size: int) -> None:
@@ -119,6 +393,7 @@ class EmbeddedStore:
         self.real_path = str(path.resolve())
         self.pool_size = pool_size
         self._identity: str | None = None
+        self._modified: float | None = None
         self._pool: ExecutorPool | None = None
         self._lock = threading.Lock()
 
@@ -127,6 +402,12 @@ class EmbeddedStore:
         if self._identity is None:
             self._identity = build_identity(self.path)
         return self._identity
+
+    @property
+    def modified(self) -> float:
+        if self._modified is None:
+            self._modified = build_time(self.path)
+        return self._modified
 
     def _executors(self) -> ExecutorPool:
         """The pool of this process, made after the fork: processes and sockets are not shared
@@ -155,6 +436,8 @@ class EmbeddedStore:
             "max_rows": request.max_rows,
             "prefixes": dict(request.prefixes),
             "link": request.truncation_link,
+            # with a LIMIT within the cap, rows need no counting: one pass, straight to the format
+            "limit": scan(request.query).limit,
         }
         return self._executors().run(message, request.timeout)
 

@@ -49,6 +49,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "kgpub",
+        # no runtime-management socket (gunicorn 25+): it would be one shared path for every
+        # server on the machine, and nothing here uses it
+        "control_socket_disable": True,
     }
 
 
@@ -60,7 +63,8 @@ class Server(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # older gunicorn versions lack some settings
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         return create_app(self.settings)

@@ -153,3 +153,46 @@ def test_two_builds_are_byte_identical_and_fast(tmp_path: Path, built: Path) -> 
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert manifest(tmp_path / "a" / "current")["build_id"] == manifest(built)["build_id"]
     assert elapsed < 15, f"kgpub build took {elapsed:.1f} s"
+
+
+NIF = "http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#"
+
+
+def test_every_published_offset_slices_the_text_to_its_anchor(store) -> None:
+    rows = list(
+        store.query(
+            f"""
+        SELECT ?text ?anchor ?begin ?end WHERE {{
+          ?s <{NIF}referenceContext> ?ctx ; <{NIF}anchorOf> ?anchor ;
+             <{NIF}beginIndex> ?begin ; <{NIF}endIndex> ?end .
+          ?ctx <{NIF}isString> ?text }}""",
+            use_default_graph_as_union=True,
+        )
+    )
+    assert len(rows) > 60
+    for row in rows:
+        text = row["text"].value
+        assert text[int(row["begin"].value) : int(row["end"].value)] == row["anchor"].value
+
+
+def test_every_asserted_triple_is_reached_from_its_sentence_in_one_query(store) -> None:
+    asserted = {
+        (q.subject, q.predicate, q.object)
+        for q in store
+        if q.graph_name.value.startswith(BASE + "fact/")
+    }
+    reached: set[tuple] = set()
+    sentences = [
+        s["s"]
+        for s in store.query(
+            f"SELECT DISTINCT ?s WHERE {{ ?s a <{NIF}Sentence> }}", use_default_graph_as_union=True
+        )
+    ]
+    for sentence in sentences:
+        query = f"""PREFIX prov: <http://www.w3.org/ns/prov#>
+            SELECT ?s ?p ?o WHERE {{ ?fact prov:wasDerivedFrom {sentence} .
+                                     GRAPH ?fact {{ ?s ?p ?o }} }}"""
+        reached |= {
+            (r["s"], r["p"], r["o"]) for r in store.query(query, use_default_graph_as_union=True)
+        }
+    assert asserted and reached == asserted

@@ -34,9 +34,7 @@
     return lines.length ? lines.join("\n") + "\n" + query : query;
   }
 
-  var tab = currentTab();
-  tab.setQuery(config.query);
-  tab.getYasqe().addPrefixes(config.prefixes);
+  currentTab().setQuery(prefixed(config.query));
 
   document.querySelectorAll("a[data-example]").forEach(function (link) {
     link.addEventListener("click", function (event) {

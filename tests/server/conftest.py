@@ -103,3 +103,95 @@ def heavy_query() -> str:
         "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n ?o . "
         "?p ?q ?r . ?s ?t ?u }"
     )
+
+
+# --- linked-data pages: the real build, and a tiny store of awkward cases
+
+PROJECT = Path(__file__).parents[2]
+TINY_TRIG = """@prefix kg: <https://w3id.org/kgpub/> .
+@prefix kgo: <https://w3id.org/kgpub/ontology#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix schema: <http://schema.org/> .
+@prefix prov: <http://www.w3.org/ns/prov#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix nif: <http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#> .
+@prefix itsrdf: <http://www.w3.org/2005/11/its/rdf#> .
+
+<https://w3id.org/kgpub/fact/tiny/evil> {
+  <https://w3id.org/kgpub/id/evil> a kgo:Person ;
+    rdfs:label "Evil </script><script>alert(1)</script>"@en ;
+    schema:description "<b>bold</b> & <script>alert(2)</script>"@en ;
+    kgo:knows <https://w3id.org/kgpub/id/caf%C3%A9>, <https://w3id.org/kgpub/id/café> .
+}
+<https://w3id.org/kgpub/fact/tiny/cafe> {
+  <https://w3id.org/kgpub/id/café> rdfs:label "Café with an é"@fr .
+  <https://w3id.org/kgpub/id/caf%C3%A9> rdfs:label "Café spelt with %C3%A9" .
+  <https://w3id.org/kgpub/id/na%C3%AFve> rdfs:label "Naïve, only percent-encoded" .
+}
+<https://w3id.org/kgpub/graph/provenance/tiny> {
+  <https://w3id.org/kgpub/fact/tiny/evil> a kgo:Fact ;
+    prov:wasDerivedFrom <https://w3id.org/kgpub/article/tiny/p1s1> ;
+    kgo:quote "<i>quoted</i> </script>" .
+}
+<https://w3id.org/kgpub/graph/text/tiny> {
+  <https://w3id.org/kgpub/article/tiny> a nif:Context ;
+    rdfs:label "A <script>tiny</script> article"@en ;
+    nif:isString "A <script>tiny</script> article\\n\\nEvil met <script>x</script> & friends." ;
+    nif:beginIndex "0"^^xsd:integer ; nif:endIndex "71"^^xsd:integer .
+  <https://w3id.org/kgpub/article/tiny/title> a nif:Title ; dct:identifier "title" ;
+    nif:referenceContext <https://w3id.org/kgpub/article/tiny> ;
+    nif:beginIndex "0"^^xsd:integer ; nif:endIndex "31"^^xsd:integer .
+  <https://w3id.org/kgpub/article/tiny/p1> a nif:Paragraph ; dct:identifier "p1" ;
+    nif:referenceContext <https://w3id.org/kgpub/article/tiny> ;
+    nif:beginIndex "33"^^xsd:integer ; nif:endIndex "71"^^xsd:integer .
+  <https://w3id.org/kgpub/article/tiny/p1s1> a nif:Sentence ; dct:identifier "p1s1" ;
+    rdfs:label "Sentence p1s1"@en ;
+    nif:referenceContext <https://w3id.org/kgpub/article/tiny> ;
+    nif:anchorOf "Evil met <script>x</script> & friends." ;
+    nif:beginIndex "33"^^xsd:integer ; nif:endIndex "71"^^xsd:integer .
+  <https://w3id.org/kgpub/article/tiny/char/33-37> a nif:Phrase ;
+    nif:referenceContext <https://w3id.org/kgpub/article/tiny> ;
+    itsrdf:taIdentRef <https://w3id.org/kgpub/id/evil> ; nif:anchorOf "Evil" ;
+    nif:beginIndex "33"^^xsd:integer ; nif:endIndex "37"^^xsd:integer .
+}
+"""
+# links to two hubs: 120 to a page-sized one (two properties), 1100 to one past an RDF document
+HUB_LINKS = {"hub": 120, "bighub": 1100}
+
+
+def tiny_quads() -> str:
+    lines = []
+    for hub, count in HUB_LINKS.items():
+        for i in range(count):
+            prop = "about" if i % 2 else "mentions"
+            lines.append(
+                f"<{BASE}id/{hub}-s{i:04d}> <https://w3id.org/kgpub/ontology#{prop}> "
+                f"<{BASE}id/{hub}> <{BASE}fact/tiny/links> ."
+            )
+    lines.append(f'<{BASE}id/hub> <http://www.w3.org/2000/01/rdf-schema#label> "Hub" .')
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def built_app(built: Path) -> Iterator[Flask]:
+    """The app on the real build of the project's data."""
+    values = {"root": PROJECT, "store": built / "store", "cache": False, "threads": 2}
+    app = create_app(Settings(), test_config=values)
+    yield app
+    app.extensions["kgpub"].store.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The app on a tiny store: markup in literals, non-ASCII IRIs, many incoming links."""
+    folder = tmp_path_factory.mktemp("tiny")
+    store = ox.Store(str(folder / "store"))
+    store.load(TINY_TRIG.encode("utf-8"), format=ox.RdfFormat.TRIG)
+    store.load(tiny_quads().encode("utf-8"), format=ox.RdfFormat.N_QUADS)
+    store.flush()
+    del store
+    values = {"root": PROJECT, "store": folder / "store", "cache": False, "threads": 2}
+    app = create_app(Settings(), test_config=values)
+    yield app
+    app.extensions["kgpub"].store.close()

@@ -78,3 +78,20 @@ def test_updates(query: str, update: bool) -> None:
 def test_error_position() -> None:
     assert error_position("error at 3:17: expected one of ABS, AVG") == (3, 17)
     assert error_position("something else") is None
+
+
+@pytest.mark.parametrize(
+    ("query", "limit"),
+    [
+        ("SELECT * { ?s ?p ?o } LIMIT 10", 10),
+        ("SELECT * { ?s ?p ?o } limit 10 OFFSET 5", 10),
+        ("SELECT * { ?s ?p ?o } OFFSET 5 LIMIT 7", 7),
+        ("SELECT * { { SELECT * { ?s ?p ?o } LIMIT 5 } }", None),
+        ("SELECT * { { SELECT * { ?s ?p ?o } LIMIT 5 } } LIMIT 50", 50),
+        ("SELECT * { ?s ?p 'LIMIT 3' } # LIMIT 4", None),
+        ("SELECT * { ?s ?p ?o } LIMIT 3 VALUES ?s { <a> }", 3),
+        ("SELECT ?limit { ?limit ?p ?o }", None),
+    ],
+)
+def test_outer_limit(query: str, limit: int | None) -> None:
+    assert scan(query).limit == limit
