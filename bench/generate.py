@@ -1,16 +1,19 @@
 """Generate a synthetic knowledge graph in the shape of the published one, for benchmarks.
 
-The graph imitates what the build publishes for real articles (see data/README.md): one text graph
-per article (NIF 2.0 context, paragraphs, sentences and entity mentions), one named graph per fact,
-one provenance graph per article (``<fact> a kgo:Fact; prov:wasDerivedFrom <sentence>;
-kgo:quote "..."``), the inferred graph, a small ontology graph and the dataset description.
+The graph imitates what the build publishes for real articles (data/README.md, mappings/graphs.py):
+per article a text graph (NIF 2.0: the context, title, sections, paragraphs, sentences and entity
+mentions), one named graph per fact (registry entries included) and a provenance graph
+(``<fact> a kgo:Fact; prov:wasDerivedFrom <sentence>; kgo:quote "..."``); then the inferred graph
+(the superclasses of every entity and the super-, inverse and transitive links that the ontology
+entails from the facts), the ontology graph (ontology/kgpub.ttl, read with pyoxigraph, or a sketch
+of its terms when it is missing) and the dataset description.
 
 A few hub entities (countries and organisations) receive a large share of the links, so that the
 pages and queries of hubs can be measured. Output is streamed article by article, so 10M triples
-need little memory. The same seed and size give the same file, byte for byte.
+need little memory. The same seed, size and ontology give the same file, byte for byte.
 
 Beside the data file, a manifest (``<name>.json``) lists what the benchmark queries need: hub IRIs,
-a sample of ordinary entities, label search terms and counts.
+a sample of ordinary entities, label search terms, and counts.
 
     python bench/generate.py --triples 100000            # bench/data/kg-100k.nq
     python bench/generate.py --triples 1M --format trig  # bench/data/kg-1m.trig

@@ -15,6 +15,7 @@ cell by cell, so that the ratios compare measurements taken seconds apart on a n
     .venv/bin/python bench/run.py --sizes 10k,100k
     .venv/bin/python bench/run.py --sizes 10k --only-oxigraph --duration 3
     .venv/bin/python bench/run.py --sizes 100k --vary --queries lookup,construct
+    .venv/bin/python bench/run.py --report bench/results/100k-*.json   # print a report again
 
 Results go to bench/results/<size>-<timestamp>.json and .md. The load generator is ``wrk`` when it
 is installed (apt-get install wrk), else a small Python one (one process per connection).
@@ -650,14 +651,31 @@ def measure_cell(
     accept: str,
     concurrency: int,
     args: argparse.Namespace,
-    warm: bool,
+    seconds: float,
 ) -> tuple[Measure, float, float]:
-    """One measurement: the client's figures, and the server's and client's CPU seconds."""
-    if warm and args.warmup > 0:
-        runner(server.port, paths, accept, concurrency, args.warmup, args.timeout)
+    """One round: the client's figures, and the server's and client's CPU seconds."""
     server_cpu, client_cpu = server.cpu_seconds(), client_cpu_seconds()
-    m = runner(server.port, paths, accept, concurrency, args.duration, args.timeout)
+    m = runner(server.port, paths, accept, concurrency, seconds, args.timeout)
     return m, server.cpu_seconds() - server_cpu, client_cpu_seconds() - client_cpu
+
+
+def round_seconds(
+    args: argparse.Namespace, warmup: Measure | None, first_ms: float | None, concurrency: int
+) -> float:
+    """How long a round lasts: ``--duration``, longer for a slow query so that a round completes
+    at least ``--min-requests`` requests, but never longer than ``--max-duration``."""
+    # two estimates of the rate, the larger wins: a warm-up that hit a stall of the machine
+    # should not stretch the rounds of a fast query
+    rates = []
+    if warmup is not None and warmup.requests:
+        rates.append(warmup.rps)
+    if first_ms:
+        rates.append(min(concurrency, os.cpu_count() or 1) / (first_ms / 1000))
+    rate = max(rates, default=0.0)
+    if rate <= 0:
+        return args.max_duration
+    wanted = args.min_requests / rate
+    return max(args.duration, min(args.max_duration, math.ceil(wanted)))
 
 
 def _median(values: list[float]) -> float:
@@ -722,14 +740,23 @@ def measure_all(
                     paths = request_paths(query, server.endpoint, pools, args.vary, args.pool)
                     targets[server.name] = (paths, query.accept)
             rounds: dict[str, list[tuple[Measure, float, float]]] = {s.name: [] for s in servers}
+            seconds: dict[str, float] = {}
             for round_no in range(args.rounds):
                 # the servers take turns, and which one goes first turns too
                 shift = (i * len(args.concurrency) + args.concurrency.index(concurrency)) + round_no
                 shift %= len(servers)
                 for server in servers[shift:] + servers[:shift]:
                     paths, accept = targets[server.name]
+                    if server.name not in seconds:
+                        warm = None
+                        if args.warmup > 0:
+                            warm = runner(
+                                server.port, paths, accept, concurrency, args.warmup, args.timeout
+                            )
+                        first = result.answers.get(name, {}).get(server.name, {}).get("first_ms")
+                        seconds[server.name] = round_seconds(args, warm, first, concurrency)
                     measured = measure_cell(
-                        runner, server, paths, accept, concurrency, args, warm=round_no == 0
+                        runner, server, paths, accept, concurrency, args, seconds[server.name]
                     )
                     rounds[server.name].append(measured)
                     m = measured[0]
@@ -738,7 +765,7 @@ def measure_all(
                     print(
                         f"  [{done}/{total}] {name:<15} c={concurrency:<3} {server.name:<13}"
                         f"{m.rps:>10.1f} req/s  p50 {m.p50_ms:8.2f} ms  p99 {m.p99_ms:8.2f} ms"
-                        f"  (about {eta:.0f}s left)",
+                        f"  {m.requests:>6} in {m.seconds:.0f}s (about {eta:.0f}s left)",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -855,7 +882,8 @@ def markdown_report(result: SizeResult) -> str:
         "",
         f"`{s['command']}`",
         "",
-        f"client {s['client']}, {s['rounds']} round(s) of {s['duration']}s per cell (medians), "
+        f"client {s['client']}, {s['rounds']} round(s) of {s['duration']}s per cell (medians; "
+        f"longer for slow queries, up to {s.get('max_duration', '-')}s), "
         f"{s['warmup']}s warm-up, "
         f"{'varied' if s['vary'] else 'repeated'} parameters, {s['cpus']} CPUs, "
         f"Oxigraph {s['oxigraph_version']}.",
@@ -887,6 +915,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="10k,100k", help="comma-separated: 10k,100k,1M,10M")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per round of a cell")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per cell")
+    parser.add_argument(
+        "--min-requests",
+        type=int,
+        default=10,
+        help="lengthen the rounds of a slow query so that each completes this many requests",
+    )
+    parser.add_argument(
+        "--max-duration", type=float, default=10.0, help="the longest a round may last (seconds)"
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -955,6 +992,8 @@ def run_size(args: argparse.Namespace, triples: int, command: str) -> SizeResult
             "duration": args.duration,
             "warmup": args.warmup,
             "rounds": args.rounds,
+            "min_requests": args.min_requests,
+            "max_duration": args.max_duration,
             "concurrency": args.concurrency,
             "vary": args.vary,
             "pool": args.pool,
@@ -998,8 +1037,25 @@ def _no_nan(value: Any) -> Any:
     return value
 
 
+def load_result(path: Path) -> SizeResult:
+    """A result written by an earlier run, to print its report again."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+
+    def num(value: Any) -> Any:
+        return math.nan if value is None else value
+
+    cells = [Cell(**{k: num(v) for k, v in c.items()}) for c in raw.pop("cells")]
+    return SizeResult(**raw, cells=cells)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--report"]:
+        for name in argv[1:]:
+            report = markdown_report(load_result(Path(name)))
+            Path(name).with_suffix(".md").write_text(report, encoding="utf-8")
+            print(report)
+        return 0
     args = parse_args(argv)
     command = " ".join(["bench/run.py", *argv])
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

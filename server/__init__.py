@@ -28,6 +28,7 @@ from . import (
 )
 from .cache import CacheFront
 from .config import make_services, split_config
+from .front import SparqlFront
 
 # the paths whose GET answers the response cache serves before Flask
 CACHED_PATHS = ("/sparql",)
@@ -59,6 +60,8 @@ def create_app(
     app.register_blueprint(dumps.bp)
     app.register_blueprint(resources.bp)
     app.register_blueprint(article.bp)
+    # in front of Flask: cache hits first, then the endpoint's own raw-WSGI path for queries
+    app.wsgi_app = SparqlFront(app.wsgi_app, kgpub)  # type: ignore[method-assign]
     if kgpub.cache is not None:
         store = kgpub.store
         app.wsgi_app = CacheFront(  # type: ignore[method-assign]

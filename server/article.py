@@ -25,6 +25,8 @@ LANGUAGE = describe.DCT + "language"
 LICENSE = describe.DCT + "license"
 SOURCE = describe.DCT + "source"
 ABOUT = describe.SCHEMA + "about"
+# a paragraph and its only sentence share their offsets: the paragraph comes first
+KIND_ORDER = {"Title": 0, "Paragraph": 1, "Sentence": 2, "Phrase": 3}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class SectionView:
 class ArticlePage:
     iri: str
     title: str
+    headline: list[Piece]  # the title with its mentions linked
     language: str | None
     sections: list[SectionView]
     facts: int
@@ -115,17 +118,21 @@ def article_page(iri: str, where: resources.Target) -> str | None:
 def build_page(
     iri: str, string: str, text: TextRows, namer: describe.Namer, linker: describe.Linker
 ) -> ArticlePage:
-    segments = sorted(text.segments, key=lambda s: (s.begin, -s.end))
+    segments = sorted(text.segments, key=lambda s: (s.begin, -s.end, KIND_ORDER[s.kind]))
     mentions = [s for s in segments if s.kind == "Phrase" and s.refers_to]
     facts = facts_by_sentence(text, namer, linker)
     sections: list[SectionView] = [SectionView(None, [], [])]
     title = namer.label(iri) or string[:80]
+    headline: list[Piece] = [Piece(title)]
     paragraph: ParagraphView | None = None
     cursor = end = 0
     for seg in segments:
         if seg.kind == "Title":
-            if seg.repeats or seg.begin == 0:
-                continue  # the headline is the page's <h1>; the source repeats it
+            if seg.begin == 0:  # the headline: the page's <h1>
+                headline = cut(string, seg.begin, seg.end, mentions, namer)
+                continue
+            if seg.repeats:
+                continue  # the source repeats the headline
             sections.append(
                 SectionView(seg.identifier, cut(string, seg.begin, seg.end, mentions, namer), [])
             )
@@ -153,6 +160,7 @@ def build_page(
     return ArticlePage(
         iri=iri,
         title=title,
+        headline=headline,
         language=language,
         sections=[s for s in sections if s.heading or s.paragraphs],
         facts=len(text.derived),

@@ -1,16 +1,19 @@
-"""A bounded in-memory cache of whole query responses, and the front door that serves its hits.
+"""A bounded in-memory cache of whole responses, and the front door that serves its hits.
 
 The data is read-only, so an answer depends only on the build being served and the request: the key
-is the store's identity plus the request's method, path, query string, body, Accept, Host and
-whether it takes gzip. Each worker has its own cache, bounded in bytes and emptied least recently
-used first.
+is the store's identity plus the request's method, path, query string, Accept, Accept-Encoding, Host
+and (for a POST) its Content-Type and body, all taken as sent. Each worker has its own cache,
+bounded in bytes and emptied least recently used first. An entry is the response as it went out:
+status, the full header list and the body bytes (gzip-compressed when the request took gzip).
 
 Hits are answered in front of Flask (``CacheFront``), straight from the WSGI environ: a repeated
-query then costs a dictionary look-up, not a trip through routing, negotiation and a query process.
+query then costs one dictionary look-up on a tuple of environ strings, not a trip through routing,
+negotiation and a query process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -45,14 +48,16 @@ class ResponseCache:
         self._lock = threading.Lock()
 
     def get(self, key: CacheKey) -> CachedResponse | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
+        """The entry, or None. No lock: each dictionary operation is atomic, an entry evicted
+        between the look-up and the move is simply not moved, and the counters are statistics."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        with contextlib.suppress(KeyError):
             self._entries.move_to_end(key)
-            self.hits += 1
-            return entry
+        return entry
 
     def put(self, key: CacheKey, entry: CachedResponse) -> None:
         size = entry.size(key)
@@ -93,21 +98,30 @@ def accepts_gzip(environ: dict[str, Any]) -> bool:
 
 
 def request_key(identity: str, environ: dict[str, Any], body: bytes = b"") -> CacheKey:
+    """The headers are taken as sent, unparsed: two spellings of one preference are two entries,
+    each holding the variant its request got (gzip or not), which keeps the key cheap."""
     return (
         identity,
         environ["REQUEST_METHOD"],
         environ.get("PATH_INFO", ""),
         environ.get("QUERY_STRING", ""),
-        environ.get("CONTENT_TYPE", "") if body else "",
-        body.decode("latin-1"),
         environ.get("HTTP_ACCEPT", ""),
+        environ.get("HTTP_ACCEPT_ENCODING", ""),
         environ.get("HTTP_HOST", ""),
-        "gzip" if accepts_gzip(environ) else "",
+        environ.get("CONTENT_TYPE", "") + "\n" + body.decode("latin-1") if body else "",
     )
 
 
+# where CacheFront leaves the key of a GET it missed, for whoever answers the request to store under
+KEY_ENVIRON = "kgpub.cache_key"
+
+
 class CacheFront:
-    """WSGI middleware answering cached GET queries before Flask sees them."""
+    """WSGI middleware answering cached GET queries before Flask sees them.
+
+    A hit takes a tuple of environ strings, one dictionary look-up and the stored header list and
+    body, as they are: no parsing, no logging, no Flask or Werkzeug object.
+    """
 
     def __init__(
         self,
@@ -127,8 +141,10 @@ class CacheFront:
             and environ.get("QUERY_STRING")
             and environ.get("PATH_INFO") in self.paths
         ):
-            entry = self.cache.get(request_key(self.identity(), environ))
+            key = request_key(self.identity(), environ)
+            entry = self.cache.get(key)
             if entry is not None:
                 start_response(entry.status, entry.headers)
                 return [entry.body]
+            environ[KEY_ENVIRON] = key
         return self.app(environ, start_response)

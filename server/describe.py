@@ -48,6 +48,7 @@ LABELS = (
     DCT + "title",
     SCHEMA + "headline",
     NIF + "anchorOf",
+    DCT + "identifier",  # last resort: a fact's id
 )
 DESCRIPTIONS = (SCHEMA + "description", SKOS + "definition", RDFS + "comment", DCT + "description")
 # links to the same thing elsewhere, shown apart from the properties
@@ -96,7 +97,7 @@ PLAIN_TYPES = (XSD + "string", RDF + "langString")
 
 _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
 _CURIE_LOCAL = re.compile(r"^[A-Za-z0-9_][^\s]*$")
-_SAFE = "/:@!$&'()*+,;=-._~"
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 # --- links and names -----------------------------------------------------------------------------
@@ -118,7 +119,8 @@ class Linker:
         path, hash_, fragment = path.partition("#")
         if not hash_ and "#" in iri:
             fragment, hash_ = iri.split("#", 1)[1], "#"
-        return quote(path, safe=_SAFE) + (hash_ + quote(fragment, safe=_SAFE) if hash_ else "")
+        encoded = quote(path, safe=PATH_SAFE)
+        return encoded + (hash_ + quote(fragment, safe=PATH_SAFE) if hash_ else "")
 
     def document(self, iri: str, suffix: str = ".html") -> str | None:
         """The URL of a resource's document in one format, if it is one of ours."""
@@ -212,6 +214,7 @@ class Description:
     contents_truncated: bool
     context_href: str | None  # a text segment's place in its article page
     language: str | None
+    evidence: Evidence | None  # for a fact graph: the sentence it is derived from
 
 
 class Namer:
@@ -369,6 +372,7 @@ def describe(
         contents_truncated=len(rows.contents) >= contents_limit,
         context_href=_context_href(rows.outgoing, linker),
         language=label_row[2] if label_row else None,
+        evidence=evidence.get(iri),
     )
 
 

@@ -223,7 +223,7 @@ def void() -> Response:
             _converted[key] = ox.serialize(triples, format=fmt.oxigraph)
         body = _converted[key]
         response = Response(body, content_type=fmt.content_type)
-        response.set_etag(_sha256(body)[:32])
+        response.set_etag(_sha256(body)[:32], weak=True)  # gzip may follow
         response.last_modified = description.modified
         response = response.make_conditional(request)
     response.vary.add("Accept")

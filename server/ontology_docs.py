@@ -477,7 +477,7 @@ def respond(fmt: Format, negotiated: bool) -> Response:
     if negotiated:
         response.vary.add("Accept")
         response.headers["Content-Location"] = f"/ontology{fmt.suffix}"
-    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32], weak=True)  # gzip may follow
     return response.make_conditional(request)
 
 

@@ -22,7 +22,7 @@ from .cache import request_key
 from .config import Services, services
 from .formats import GRAPH_FORMATS, HTML, Format, negotiate
 from .pool import QueryFailed
-from .store import Annotations, Paging, ResourceRows
+from .store import Annotations, Paging, ResourceRows, is_iri
 
 bp = Blueprint("resources", __name__)
 T = TypeVar("T")
@@ -87,7 +87,11 @@ def raw_path() -> str:
     """The path as the client sent it (percent-encoded), checked; bad paths are 4xx."""
     settings = services().settings
     environ = request.environ
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ["PATH_INFO"])
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not raw:  # servers that pass only the decoded path: its bytes, percent-encoded again
+        sent = environ.get("PATH_INFO", "").encode("latin-1", "replace")
+        raw = quote(sent, safe=describe.PATH_SAFE)
+        raw += "?" + environ.get("QUERY_STRING", "")
     if len(raw.encode("latin-1", "replace")) > settings.max_url_bytes:
         raise errors.UriTooLong(f"the URL is longer than {settings.max_url_bytes} bytes")
     if raw.startswith(("http://", "https://")):
@@ -115,12 +119,16 @@ def target() -> Target:
             raw = raw[: -len(suffix)] if raw.endswith(suffix) else raw
             break
     minter = services().minter
-    iris = [minter.iri_of(path)]
+    paths = [path]
     if raw != path:  # an IRI spelt with percent-encodings, looked up as sent
-        iris.append(minter.iri_of(_upper_escapes(raw)))
+        paths.append(_upper_escapes(raw))
     if not path.isascii():  # and the URI form of an IRI, for clients that send UTF-8 bytes
-        iris.append(minter.iri_of("".join(c if c.isascii() else quote(c) for c in path)))
-    return Target(path, tuple(dict.fromkeys(str(iri) for iri in iris)), fmt, _page())
+        paths.append("".join(c if c.isascii() else quote(c) for c in path))
+    # a path with characters no IRI may hold (space, <, ", {, ...) names nothing in the store
+    iris = [str(minter.iri_of(p)) for p in dict.fromkeys(paths) if is_iri("http:" + p)]
+    if not iris:
+        raise UnknownResource(path)
+    return Target(path, tuple(iris), fmt, _page())
 
 
 def _upper_escapes(raw: str) -> str:
@@ -154,7 +162,8 @@ def serve(where: Target, html_page: HtmlPage) -> Response:
         return early
     key = None
     if app.cache is not None:
-        key = request_key(app.store.identity, request.environ)
+        # a document does not depend on Accept: one entry serves every client
+        key = request_key(app.store.identity, {**request.environ, "HTTP_ACCEPT": ""})
         hit = app.cache.get(key)
         if hit is not None:
             g.from_cache = True
@@ -178,14 +187,14 @@ def serve(where: Target, html_page: HtmlPage) -> Response:
 
 
 def see_other(app: Services, where: Target, linker: describe.Linker) -> Response:
+    found = store_call(lambda: app.store.find(where.candidates, app.settings.query_timeout))
+    if not found:
+        raise UnknownResource(where.candidates[0])
     fmt = negotiate(request.headers.get("Accept"), OFFERS)
     if fmt is None:
         error = errors.NotAcceptable("a description of this resource", OFFERS)
         error.headers["Vary"] = "Accept"
         raise error
-    found = store_call(lambda: app.store.find(where.candidates, app.settings.query_timeout))
-    if not found:
-        raise UnknownResource(where.candidates[0])
     location = linker.document(found[0], fmt.suffix) or where.path + fmt.suffix
     if request.query_string:
         location += "?" + request.query_string.decode("latin-1")
@@ -239,7 +248,7 @@ def fetch(app: Services, iri: str, paging: Paging) -> tuple[ResourceRows, Annota
     rows = store_call(lambda: app.store.resource(iri, paging, timeout))
     if not rows.found:
         return None
-    graphs = describe.graphs_of((*rows.outgoing, *rows.incoming))
+    graphs = [*describe.graphs_of((*rows.outgoing, *rows.incoming)), iri]  # iri: a fact?
     targets = describe.label_targets(rows)
     annotations = store_call(
         lambda: app.store.annotations(targets, describe.LABELS, graphs, timeout)
@@ -281,6 +290,9 @@ def rdf_document(app: Services, linker: describe.Linker, iri: str, where: Target
     rows, annotations = fetched
     document = canonical(linker, iri, where.fmt)
     total = sum(rows.incoming_counts.values())
+    if where.page > 1 and total <= (where.page - 1) * RDF_INCOMING:
+        pages = max(1, math.ceil(total / RDF_INCOMING))
+        raise errors.NotFound(f"there is no incoming-page {where.page}: there are {pages}")
     meta = describe.DocumentMeta(
         document=document + (f"?incoming-page={where.page}" if where.page > 1 else ""),
         dataset=str(app.minter.dataset),

@@ -16,12 +16,17 @@ from .config import services
 GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 5
 EXPOSED = "X-Result-Truncated, Content-Length, Content-Type"
+# what every response carries for CORS; a preflight gets more (``cors``)
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", EXPOSED),
+)
 
 
 def cors(response: Response) -> None:
     """Open to every origin, without credentials: the data is public and read-only."""
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    for name, value in CORS_HEADERS:
+        response.headers[name] = value
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = request.headers.get(
@@ -39,17 +44,22 @@ def compress(response: Response) -> None:
     ):
         return
     if response.is_streamed:
-        response.response = _gzip_stream(response.response)
+        response.response = gzip_stream(response.response)
     else:
         data = response.get_data()
         if len(data) < GZIP_MIN_BYTES:
             return
-        response.set_data(gzip.compress(data, GZIP_LEVEL, mtime=0))
+        response.set_data(gzip_bytes(data))
     response.headers["Content-Encoding"] = "gzip"
     response.vary.add("Accept-Encoding")
 
 
-def _gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def gzip_bytes(data: bytes) -> bytes:
+    """The same bytes for the same body (no timestamp): cached and fresh answers agree."""
+    return gzip.compress(data, GZIP_LEVEL, mtime=0)
+
+
+def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip framing
     try:
         for chunk in chunks:

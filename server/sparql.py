@@ -57,8 +57,15 @@ class ProtocolRequest:
     body: bytes  # the raw POST body, part of the cache key
 
 
+# where the raw-WSGI front (``front.SparqlFront``) leaves an error it met, for this route to answer
+PENDING_ERROR = "kgpub.sparql.error"
+
+
 @bp.route("/sparql", methods=["GET", "POST"])
 def endpoint() -> Response:
+    pending = request.environ.get(PENDING_ERROR)
+    if pending is not None:
+        raise pending
     app = services()
     protocol = read_request(app)
     if protocol.update:
@@ -76,7 +83,7 @@ def endpoint() -> Response:
         if hit is not None:
             g.from_cache = True
             return Response(hit.body, hit.status, hit.headers)
-    answer = run(app, protocol, formats, facts)
+    answer = run(app, protocol, formats, facts, request.environ)
     response = answer_response(answer)
     if key is not None and answer.body is not None:
         g.cache_key = key  # stored once compressed, by responses.finish
@@ -85,17 +92,24 @@ def endpoint() -> Response:
 
 def read_request(app: Services) -> ProtocolRequest:
     """The parameters from the URL and, for POST, the body; every malformed request is a 4xx."""
-    limit = app.settings.max_url_bytes
-    query_string = request.environ.get("QUERY_STRING", "")
-    if len(query_string) > limit:
-        raise errors.UriTooLong(
-            f"the URL is longer than {limit} bytes; send the query with POST instead"
-        )
-    params = _parse_pairs(query_string, "URL")
+    params = url_params(request.environ.get("QUERY_STRING", ""), app.settings.max_url_bytes)
     body = b""
     if request.method == "POST":
         body, extra = _read_body()
         params += extra
+    return protocol_request(params, body)
+
+
+def url_params(query_string: str, limit: int) -> list[tuple[str, str]]:
+    if len(query_string) > limit:
+        raise errors.UriTooLong(
+            f"the URL is longer than {limit} bytes; send the query with POST instead"
+        )
+    return _parse_pairs(query_string, "URL")
+
+
+def protocol_request(params: list[tuple[str, str]], body: bytes) -> ProtocolRequest:
+    """The protocol parameters from the URL's and the body's name-value pairs."""
     values: dict[str, list[str]] = {}
     for name, value in params:
         values.setdefault(name, []).append(value)
@@ -119,7 +133,13 @@ def read_request(app: Services) -> ProtocolRequest:
 def _read_body() -> tuple[bytes, list[tuple[str, str]]]:
     """The body and the parameters it carries (a form, or the query itself)."""
     media_type = request.mimetype
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    check_body_type(media_type, request.mimetype_params.get("charset", "utf-8").lower())
+    body = request.get_data(cache=False)
+    return body, body_params(media_type, body)
+
+
+def check_body_type(media_type: str, charset: str) -> None:
+    """Refuse, before reading it, a body this endpoint cannot take."""
     if not media_type:
         raise errors.UnsupportedMediaType(f"a POST needs a Content-Type: {FORM} or {QUERY_BODY}")
     if media_type == UPDATE_BODY:
@@ -132,11 +152,14 @@ def _read_body() -> tuple[bytes, list[tuple[str, str]]]:
         raise errors.UnsupportedMediaType(
             f"charset {charset} is not supported; send the query in UTF-8"
         )
-    body = request.get_data(cache=False)
+
+
+def body_params(media_type: str, body: bytes) -> list[tuple[str, str]]:
+    """The parameters a body of an accepted type carries: a form, or the query itself."""
     text = _utf8(body, "body")
     if media_type == FORM:
-        return body, _parse_pairs(text, "body")
-    return body, [("query", text)]
+        return _parse_pairs(text, "body")
+    return [("query", text)]
 
 
 def _utf8(data: bytes, where: str) -> str:
@@ -194,7 +217,11 @@ def check_query(query: str) -> QueryText:
 
 
 def run(
-    app: Services, protocol: ProtocolRequest, formats: dict[Kind, Format | None], facts: QueryText
+    app: Services,
+    protocol: ProtocolRequest,
+    formats: dict[Kind, Format | None],
+    facts: QueryText,
+    environ: dict,
 ) -> Answer:
     """Run the query on the dataset the protocol and the query text ask for."""
     assert protocol.query is not None
@@ -209,7 +236,7 @@ def run(
         max_rows=settings.max_rows,
         timeout=settings.query_timeout,
         prefixes=app.prefixes,
-        truncation_link=_limits_url(request.environ),
+        truncation_link=_limits_url(environ),
     )
     try:
         return app.store.query(query)
@@ -285,7 +312,7 @@ def page_result(app: Services, protocol: ProtocolRequest) -> ResultTable:
         Kind.BOOLEAN: SPARQL_JSON,
         Kind.GRAPH: TURTLE,
     }
-    answer = run(app, protocol, formats, facts)
+    answer = run(app, protocol, formats, facts, request.environ)
     body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
     if answer.kind == Kind.GRAPH:
         return ResultTable(graph=body.decode("utf-8"), truncated=answer.truncated)

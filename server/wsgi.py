@@ -1,9 +1,11 @@
-"""Serving: the app under gunicorn, never under the Flask development server.
+"""Serving: the app under granian, never under the Flask development server.
 
-``serve(settings)`` runs gunicorn in-process (a ``BaseApplication``): threaded workers
-(``gthread``), one per core and at least two. The app is created once before the fork (cheap: it
-opens nothing); each worker opens the store read-only on its first query, so start-up does not grow
-with the data.
+``serve(settings)`` runs granian in-process on the WSGI interface: worker processes (one per core
+and at least two), each answering requests on ``settings.threads`` Python threads behind a Rust
+HTTP/1.1 front (keep-alive, backlog, graceful stop on SIGTERM/SIGINT). Each worker builds its app
+with ``worker_app()``, from the settings that ``serve`` left in the environment, so the workers get
+the same settings whether they are forked or spawned. Start-up opens nothing: each worker starts its
+query processes on its first query, so start-up does not grow with the data.
 
 ``python -m kgpub.server.wsgi`` takes the same flags as ``kgpub serve``.
 """
@@ -11,14 +13,15 @@ with the data.
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
-
-from gunicorn.app.base import BaseApplication
 
 from kgpub.settings import Settings
 
@@ -26,52 +29,85 @@ from . import create_app
 
 log = logging.getLogger(__name__)
 
-# gunicorn refuses a longer request line limit than this
-GUNICORN_MAX_LINE = 8190
+# the settings of ``serve``, as JSON, for the worker processes
+SETTINGS_VARIABLE = "KGPUB_SERVE_SETTINGS"
+TARGET = "kgpub.server.wsgi:worker_app"
+BACKLOG = 2048
+# seconds a worker may take to finish its requests once asked to stop, then it is killed
+GRACEFUL_SECONDS = 10
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def worker_count(settings: Settings) -> int:
     return settings.workers or max(2, os.cpu_count() or 1)
 
 
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "bind": [f"{settings.host}:{settings.port}"],
-        "workers": worker_count(settings),
-        "worker_class": "gthread",
-        "threads": settings.threads,
-        "preload_app": True,
-        # a worker's heartbeat runs beside its request threads, so slow queries do not trip it
-        "timeout": 30,
-        "graceful_timeout": 10,
-        "keepalive": 5,
-        "limit_request_line": min(settings.max_url_bytes + 64, GUNICORN_MAX_LINE),
-        "errorlog": "-",
-        "loglevel": "info",
-        "proc_name": "kgpub",
-        # no runtime-management socket (gunicorn 25+): it would be one shared path for every
-        # server on the machine, and nothing here uses it
-        "control_socket_disable": True,
+def settings_to_text(settings: Settings) -> str:
+    """Every setting that is not None, as text: ``Settings.load`` reads the text back."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    return json.dumps({name: str(value) for name, value in values.items() if value is not None})
+
+
+def settings_from_text(text: str) -> Settings:
+    return Settings.load(overrides=json.loads(text), environ={})
+
+
+def worker_app() -> WsgiApp:
+    """The app of one worker process (granian's factory target)."""
+    text = os.environ.get(SETTINGS_VARIABLE)
+    settings = settings_from_text(text) if text else Settings.load()
+    # The server merges the process environment into every request's environ: a variable named
+    # like a request header (HTTP_PROXY, HTTP_HOST) would pass for one the client never sent.
+    for name in [name for name in os.environ if name.startswith("HTTP_")]:
+        del os.environ[name]
+    return create_app(settings).wsgi_app
+
+
+def logging_config() -> dict[str, Any]:
+    """granian's own logging, plus the project's loggers on stderr."""
+    from granian.log import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["kgpub"] = {
+        "()": "logging.Formatter",
+        "fmt": "[%(levelname)s] %(name)s: %(message)s",
     }
+    config["handlers"]["kgpub"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "kgpub",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["kgpub"] = {"handlers": ["kgpub"], "level": "INFO", "propagate": False}
+    return config
 
 
-class Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.options = gunicorn_options(settings)
-        super().__init__()
+def granian_options(settings: Settings) -> dict[str, Any]:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            if key in self.cfg.settings:  # older gunicorn versions lack some settings
-                self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return create_app(self.settings)
+    return {
+        "target": TARGET,
+        "factory": True,
+        "address": settings.host,
+        "port": settings.port,
+        "interface": Interfaces.WSGI,
+        "workers": worker_count(settings),
+        "blocking_threads": settings.threads,
+        "backlog": BACKLOG,
+        "http": HTTPModes.http1,
+        "http1_settings": HTTP1Settings(keep_alive=True),
+        "websockets": False,
+        "workers_kill_timeout": GRACEFUL_SECONDS,
+        "log_dictconfig": logging_config(),
+        "log_access": False,
+    }
 
 
 def serve(settings: Settings) -> None:
     """Serve until stopped (SIGINT/SIGTERM); the query processes go with their workers."""
+    from granian import Granian
+
     store = Path(settings.store_path)
     if not store.is_dir():
         log.warning("no store at %s yet: queries will answer 503 until it is built", store)
@@ -81,7 +117,8 @@ def serve(settings: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
-    Server(settings).run()
+    os.environ[SETTINGS_VARIABLE] = settings_to_text(settings)
+    Granian(**granian_options(settings)).serve()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:

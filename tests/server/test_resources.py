@@ -6,11 +6,15 @@ import json
 import re
 from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import rdflib
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rdflib import RDF, RDFS, URIRef
 
 BASE = "https://w3id.org/kgpub/"
@@ -233,9 +237,15 @@ def test_unknown_is_404_plain_text_for_machines(client: FlaskClient, path: str) 
         "/id/caf%C3",
         "/id/a%0Ab",
         "/id/a b",
+        "/id/a b.html",
         "/id/a%3Eb%3C",
+        "/id/a%3Eb%3C.ttl",
         "/id/%7Bx%7D",
+        "/id/%7Bx%7D.html",
         "/id/x%25zz",
+        "/id/x%25zz.nt",
+        "/article/a%22b/c.html",
+        "/id/%EE%80%80.ttl",
         "/id/" + "a" * 9000,
         "/id/" + "%C3%A9" * 2000,
     ],
@@ -454,3 +464,30 @@ def test_rdf_documents_link_to_the_next_page_of_incoming_triples(tiny: FlaskClie
     assert len(linking(rest)) == 100
     assert not linking(rest) & linking(graph)
     assert (None, HYDRA.next, None) not in rest
+
+
+def test_every_route_and_suffix_is_documented(built_app: Flask) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "linked-data.md").read_text(encoding="utf-8")
+    for rule in built_app.url_map.iter_rules():
+        if rule.endpoint.split(".")[0] in ("resources", "article"):
+            family = rule.rule.split("<")[0].rstrip("./")
+            assert f"`{family}" in doc, rule.rule
+    for suffix in (*SUFFIX_FORMATS, ".html"):
+        assert f"| `{suffix}` |" in doc, suffix
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.text(min_size=1, max_size=40),
+    suffix=st.sampled_from(["", ".html", ".ttl", ".jsonld", ".nq", ".x"]),
+    family=st.sampled_from(["id", "article", "fact", "graph", "dataset"]),
+)
+def test_no_path_is_a_server_error(
+    client: FlaskClient, name: str, suffix: str, family: str
+) -> None:
+    path = f"/{family}/{quote(name, safe='/%')}{suffix}"
+    for accept in ("text/html", "text/turtle"):
+        response = client.get(path, headers={"Accept": accept})
+        assert response.status_code < 500, (path, response.text)
