@@ -5,7 +5,7 @@ KGPUB := $(VENV)/bin/kgpub
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := check
-.PHONY: check install build run serve test lint format coverage namespace bench clean
+.PHONY: check install browser build run serve test lint format coverage namespace bench clean
 
 check: test lint
 
@@ -19,6 +19,18 @@ $(STAMP): pyproject.toml $(wildcard package-lock.json)
 
 install: $(STAMP)
 
+# Debian's Chromium and its driver for the browser test; installed when missing and apt-get can run
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver (apt-get) for the browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "note: chromium or chromedriver missing; the browser test will be skipped"; \
+	  fi; \
+	fi
+
 build: install
 	$(KGPUB) build
 
@@ -28,7 +40,7 @@ run: build
 serve: install
 	$(KGPUB) serve
 
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

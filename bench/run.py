@@ -318,15 +318,25 @@ def load_stores(
     stamp = f"{data.name} {data.stat().st_size} {data.stat().st_mtime_ns}"
     info: dict[str, Any] = {}
 
-    def fresh(target: Path, how: str) -> bool:
-        marker = target / ".bench-loaded"
-        return not reload and marker.exists() and marker.read_text() == f"{stamp} {how}"
+    def fresh(target: Path, how: str, key: str) -> bool:
+        """Whether the store holds this data file, loaded this way; its load time goes to info."""
+        marker = target / ".bench-loaded.json"
+        if reload or not marker.exists():
+            return False
+        with contextlib.suppress(ValueError):
+            seen = json.loads(marker.read_text(encoding="utf-8"))
+            if seen.get("data") == stamp and seen.get("how") == how:
+                info[key] = seen.get("seconds")
+                info[key + "_earlier"] = True  # measured when the store was made
+                return True
+        return False
 
-    def mark(target: Path, how: str) -> None:
-        (target / ".bench-loaded").write_text(f"{stamp} {how}")
+    def mark(target: Path, how: str, seconds: float) -> None:
+        record = {"data": stamp, "how": how, "seconds": seconds}
+        (target / ".bench-loaded.json").write_text(json.dumps(record), encoding="utf-8")
 
     ox_store = stores / "oxigraph"
-    if not fresh(ox_store, "oxigraph load"):
+    if not fresh(ox_store, "oxigraph load", "oxigraph_load_s"):
         shutil.rmtree(ox_store, ignore_errors=True)
         started = time.monotonic()
         cmd = [str(oxigraph), "load", "--location", str(ox_store), "--file", str(data)]
@@ -340,7 +350,7 @@ def load_stores(
         if done.returncode != 0:
             raise RuntimeError(f"oxigraph optimize failed:\n{done.stderr[-2000:]}")
         info["oxigraph_load_s"] = round(time.monotonic() - started, 2)
-        mark(ox_store, "oxigraph load")
+        mark(ox_store, "oxigraph load", info["oxigraph_load_s"])
     info["oxigraph_store"] = str(ox_store)
     if only_oxigraph:
         return info
@@ -348,7 +358,7 @@ def load_stores(
     ours = stores / "kgpub"
     has_load = command_works([str(kgpub), "load", "--help"])
     how = "kgpub load" if has_load else "pyoxigraph bulk_load"
-    if not fresh(ours, how):
+    if not fresh(ours, how, "ours_load_s"):
         shutil.rmtree(ours, ignore_errors=True)
         started = time.monotonic()
         if has_load:
@@ -364,7 +374,7 @@ def load_stores(
         if done.returncode != 0:
             raise RuntimeError(f"{how} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         info["ours_load_s"] = round(time.monotonic() - started, 2)
-        mark(ours, how)
+        mark(ours, how, info["ours_load_s"])
     info["ours_loader"] = how
     info["ours_store"] = str(ours)
     return info
@@ -379,6 +389,7 @@ class Measure:
     requests: int = 0
     seconds: float = 0.0
     errors: int = 0  # connection errors, timeouts, non-2xx
+    non2xx: int = 0  # of which answers with a status of 300 or more
     p50_ms: float = math.nan
     p99_ms: float = math.nan
     mean_ms: float = math.nan
@@ -450,6 +461,7 @@ def run_wrk(
         requests=raw["requests"],
         seconds=raw["duration_us"] / 1e6,
         errors=raw["errors"] + raw["status_errors"],
+        non2xx=raw["status_errors"],
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         mean_ms=raw["mean_us"] / 1000,
@@ -459,12 +471,13 @@ def run_wrk(
 
 def _python_worker(
     args: tuple[int, list[str], str, float, float, int],
-) -> tuple[list[float], int]:
-    """One connection: request until the deadline; the latencies in seconds, and the errors."""
+) -> tuple[list[float], int, int]:
+    """One connection: request until the deadline; the latencies in seconds, the errors, and how
+    many of those were answers with a status of 300 or more."""
     port, paths, accept, deadline, timeout, seed = args
     rng = random.Random(seed)
     latencies: list[float] = []
-    errors = 0
+    errors = non2xx = 0
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"Accept": accept}
     while time.time() < deadline:
@@ -476,6 +489,7 @@ def _python_worker(
             resp.read()
             if resp.status >= 300:
                 errors += 1
+                non2xx += 1
             if resp.will_close:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -486,7 +500,7 @@ def _python_worker(
             continue
         latencies.append(time.perf_counter() - started)
     conn.close()
-    return latencies, errors
+    return latencies, errors, non2xx
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -506,11 +520,12 @@ def run_python(
         jobs = [(port, paths, accept, deadline, timeout, i) for i in range(concurrency)]
         results = pool.map(_python_worker, jobs)
         elapsed = max(time.time(), deadline) - started
-    latencies = sorted(x for lat, _ in results for x in lat)
+    latencies = sorted(x for lat, _, _ in results for x in lat)
     return Measure(
         requests=len(latencies),
         seconds=elapsed,
-        errors=sum(e for _, e in results),
+        errors=sum(e for _, e, _ in results),
+        non2xx=sum(n for _, _, n in results),
         p50_ms=percentile(latencies, 50) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,
         mean_ms=sum(latencies) / len(latencies) * 1000 if latencies else math.nan,
@@ -554,6 +569,7 @@ class Cell:
     requests: int
     errors: int
     seconds: float
+    non2xx: int  # of the errors, answers with a status of 300 or more
     server_cpu_ms: float  # CPU time of the server per request
     client_cpu_ms: float  # CPU time of the load generator per request
     server_cores: float  # cores the server kept busy on average
@@ -614,9 +630,11 @@ def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) ->
     return servers
 
 
-def check_answers(
-    servers: list[Server], queries: list[Query], pools: dict[str, list[str]], result: SizeResult
-) -> None:
+def probe_answers(
+    servers: list[Server], queries: list[Query], pools: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
+    """Each query once on each server: status, rows, digest, size and time of the answer."""
+    answers: dict[str, dict[str, Any]] = {}
     for query in queries:
         per_server: dict[str, Any] = {}
         for server in servers:
@@ -625,10 +643,7 @@ def check_answers(
             status, body = http_get(server.port, path, query.accept)
             ms = (time.perf_counter() - started) * 1000
             if status != 200:
-                per_server[server.name] = {"status": status, "ms": round(ms, 2)}
-                result.warnings.append(
-                    f"{query.name}: {server.name} answered {status}: {body[:200]!r}"
-                )
+                per_server[server.name] = {"status": status, "ms": round(ms, 2), "body": body[:200]}
                 continue
             rows, digest = answer_digest(body, query.accept)
             per_server[server.name] = {
@@ -637,11 +652,42 @@ def check_answers(
                 "bytes": len(body),
                 "first_ms": round(ms, 2),
             }
+        answers[query.name] = per_server
+    return answers
+
+
+def check_answers(
+    servers: list[Server], queries: list[Query], pools: dict[str, list[str]], result: SizeResult
+) -> None:
+    """Before the measurements: every server must give the same answer to every query."""
+    result.answers = probe_answers(servers, queries, pools)
+    for name, per_server in result.answers.items():
+        for server, answer in per_server.items():
+            if "status" in answer:
+                result.warnings.append(
+                    f"{name}: {server} answered {answer['status']}: {answer.pop('body')!r}"
+                )
         digests = {v.get("digest") for v in per_server.values()}
         if len(digests) > 1:
             rows = {k: v.get("rows") for k, v in per_server.items()}
-            result.warnings.append(f"{query.name}: answers differ between servers {rows}")
-        result.answers[query.name] = per_server
+            result.warnings.append(f"{name}: answers differ between servers {rows}")
+
+
+def recheck_answers(
+    servers: list[Server], queries: list[Query], pools: dict[str, list[str]], result: SizeResult
+) -> None:
+    """After the measurements: the same answers as before, or the servers changed under the run
+    (code edited while it ran, a query process that died): then the figures are suspect."""
+    after = probe_answers(servers, queries, pools)
+    for name, per_server in after.items():
+        for server, answer in per_server.items():
+            before = result.answers.get(name, {}).get(server, {})
+            if answer.get("digest") != before.get("digest"):
+                result.warnings.append(
+                    f"{name}: {server} answers differently after the run "
+                    f"(status {answer.get('status', 200)}, rows {answer.get('rows')}): "
+                    "its figures are suspect"
+                )
 
 
 def measure_cell(
@@ -664,18 +710,39 @@ def round_seconds(
 ) -> float:
     """How long a round lasts: ``--duration``, longer for a slow query so that a round completes
     at least ``--min-requests`` requests, but never longer than ``--max-duration``."""
+    cores = os.cpu_count() or 1
     # two estimates of the rate, the larger wins: a warm-up that hit a stall of the machine
     # should not stretch the rounds of a fast query
     rates = []
+    latency = math.nan
     if warmup is not None and warmup.requests:
         rates.append(warmup.rps)
+        latency = warmup.p50_ms / 1000
     if first_ms:
-        rates.append(min(concurrency, os.cpu_count() or 1) / (first_ms / 1000))
+        rates.append(min(concurrency, cores) / (first_ms / 1000))
+        if math.isnan(latency):
+            latency = first_ms / 1000
     rate = max(rates, default=0.0)
     if rate <= 0:
         return args.max_duration
-    wanted = args.min_requests / rate
+    # the first answers come only after the first batch of concurrent queries has been worked off
+    first_batch = math.ceil(concurrency / cores) * latency if not math.isnan(latency) else 0.0
+    wanted = args.min_requests / rate + first_batch
     return max(args.duration, min(args.max_duration, math.ceil(wanted)))
+
+
+def settle(server: Server, last: Measure, slow_ms: float = 20.0, limit: float = 30.0) -> None:
+    """After slow requests, wait until the server is idle: the client hangs up at the end of a
+    round, but the server works on to the end of the queries then in flight, which would take CPU
+    from the next measurement (of this server or another)."""
+    if last.requests and not last.max_ms > slow_ms:
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()
+        time.sleep(0.25)
+        if server.cpu_seconds() - before < 0.025:  # under a tenth of a core
+            return
 
 
 def _median(values: list[float]) -> float:
@@ -707,6 +774,7 @@ def make_cell(
         requests=requests,
         errors=sum(m.errors for m, _, _ in rounds),
         seconds=round(seconds, 2),
+        non2xx=sum(m.non2xx for m, _, _ in rounds),
         server_cpu_ms=round(server_cpu * per_request, 3),
         client_cpu_ms=round(client_cpu * per_request, 3),
         server_cores=round(server_cpu / seconds, 2) if seconds else math.nan,
@@ -753,12 +821,14 @@ def measure_all(
                             warm = runner(
                                 server.port, paths, accept, concurrency, args.warmup, args.timeout
                             )
+                            settle(server, warm)
                         first = result.answers.get(name, {}).get(server.name, {}).get("first_ms")
                         seconds[server.name] = round_seconds(args, warm, first, concurrency)
                     measured = measure_cell(
                         runner, server, paths, accept, concurrency, args, seconds[server.name]
                     )
                     rounds[server.name].append(measured)
+                    settle(server, measured[0])
                     m = measured[0]
                     done += 1
                     eta = (time.monotonic() - started) / done * (total - done)
@@ -775,7 +845,7 @@ def measure_all(
                 if cell.errors:
                     result.warnings.append(
                         f"{name} c={concurrency} {server.name}: {cell.errors} errors "
-                        f"of {cell.requests + cell.errors} requests"
+                        f"({cell.non2xx} non-2xx answers) in {cell.requests} requests"
                     )
     for server in servers:
         result.memory_mib[server.name] = server.rss_mib()
@@ -893,9 +963,11 @@ def markdown_report(result: SizeResult) -> str:
     if "ours_load_s" in loads:
         load_bits.append(f"ours ({loads['ours_loader']}) {loads['ours_load_s']}s")
     if "oxigraph_load_s" in loads:
-        load_bits.append(f"oxigraph load {loads['oxigraph_load_s']}s")
+        load_bits.append(f"oxigraph load + optimize {loads['oxigraph_load_s']}s")
     if load_bits:
-        parts += ["Load: " + ", ".join(load_bits) + ".", ""]
+        earlier = any(k.endswith("_earlier") for k in loads)
+        note = " (stores reused: times from when they were loaded)" if earlier else ""
+        parts += ["Load: " + ", ".join(load_bits) + f"{note}.", ""]
     parts += [markdown_table(result), ""]
     parts += ["CPU time per request (server: all its processes; client: the load generator):", ""]
     parts += [cpu_table(result), ""]
@@ -1015,6 +1087,7 @@ def run_size(args: argparse.Namespace, triples: int, command: str) -> SizeResult
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
         measure_all(args, servers, queries, pools, result)
+        recheck_answers(servers, queries, pools, result)
     finally:
         for server in servers:
             server.stop()
@@ -1044,7 +1117,7 @@ def load_result(path: Path) -> SizeResult:
     def num(value: Any) -> Any:
         return math.nan if value is None else value
 
-    cells = [Cell(**{k: num(v) for k, v in c.items()}) for c in raw.pop("cells")]
+    cells = [Cell(**{"non2xx": 0, **{k: num(v) for k, v in c.items()}}) for c in raw.pop("cells")]
     return SizeResult(**raw, cells=cells)
 
 

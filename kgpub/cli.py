@@ -72,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "store": args.store,
         "workers": args.workers,
+        "threads": args.threads,
         "query_timeout": args.timeout,
         "max_rows": args.max_rows,
         "cache": False if args.no_cache else None,
@@ -124,6 +125,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="port (default 8080)")
     s.add_argument("--store", type=Path, help="store folder (default <build-dir>/current/store)")
     s.add_argument("--workers", type=int, help="worker processes (default: per core)")
+    s.add_argument("--threads", type=int, help="request threads per worker (default 4)")
     s.add_argument("--timeout", type=float, help="SPARQL query timeout in seconds (default 10)")
     s.add_argument("--max-rows", type=int, help="result row cap (default 10000)")
     s.add_argument("--no-cache", action="store_true", help="turn the response cache off")

@@ -10,6 +10,7 @@ pages and RDF come from ``resources``; a segment's page links to its place in th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Blueprint, Response, render_template
 
@@ -92,14 +93,22 @@ class ArticlePage:
     source: str | None
 
 
-def article_page(iri: str, where: resources.Target) -> str | None:
-    """The annotated text, or the generic resource page for an article without text."""
+# An article's text, mentions and facts take about a thousand index lookups to read; the data is
+# read-only, so each worker reads them once per build and article.
+_TEXTS: dict[tuple[str, str], tuple[TextRows, Any]] = {}
+_MAX_TEXTS = 64
+
+
+def article_rows(iri: str) -> tuple[TextRows, Any] | None:
+    """The article's text rows and the labels they need, or None for a resource without text."""
     app = services()
+    key = (app.store.identity, iri)
+    if key in _TEXTS:
+        return _TEXTS[key]
     timeout = app.settings.query_timeout
     text = resources.store_call(lambda: app.store.text(iri, timeout))
-    string = next((r.object.value for r in text.context if r.predicate.value == NIF_STRING), None)
-    if string is None or not text.segments:
-        return resources.resource_page(iri, where)
+    if not text.segments or not any(r.predicate.value == NIF_STRING for r in text.context):
+        return None
     targets = [s.refers_to for s in text.segments if s.refers_to]
     targets += [
         t.value for r in (*text.facts, *text.context) for t in (r.subject, r.predicate, r.object)
@@ -109,6 +118,20 @@ def article_page(iri: str, where: resources.Target) -> str | None:
             [t for t in targets if t is not None], describe.LABELS, [], timeout
         )
     )
+    if len(_TEXTS) >= _MAX_TEXTS:
+        _TEXTS.clear()
+    _TEXTS[key] = (text, annotations)
+    return text, annotations
+
+
+def article_page(iri: str, where: resources.Target) -> str | None:
+    """The annotated text, or the generic resource page for an article without text."""
+    rows = article_rows(iri)
+    if rows is None:
+        return resources.resource_page(iri, where)
+    text, annotations = rows
+    string = next(r.object.value for r in text.context if r.predicate.value == NIF_STRING)
+    app = services()
     linker = resources.make_linker(app)
     namer = describe.Namer(linker, (*annotations.values, *text.context))
     page = build_page(iri, string, text, namer, linker)

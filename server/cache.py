@@ -13,7 +13,6 @@ negotiation and a query process.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -55,8 +54,10 @@ class ResponseCache:
             self.misses += 1
             return None
         self.hits += 1
-        with contextlib.suppress(KeyError):
+        try:  # noqa: SIM105 (a hit is the hot path: no context manager)
             self._entries.move_to_end(key)
+        except KeyError:
+            pass
         return entry
 
     def put(self, key: CacheKey, entry: CachedResponse) -> None:

@@ -5,14 +5,14 @@ web worker can kill when the time is up (``pool.py``); killing it frees the CPU 
 is started as a plain script (``python executor.py STORE FD``) so that it imports only the standard
 library and pyoxigraph: it starts in a few tens of milliseconds and stays small.
 
-It talks with the worker over a Unix socket in length-framed messages
-(``multiprocessing.connection.Connection``):
+It talks with the worker over a Unix socket in messages framed by a 4-byte length (``send`` and
+``Reader``, shared with ``pool.py``), each read with one system call when it is small:
 
 - worker -> process: one pickled request dict per query (see ``handle``);
-- process -> worker: ``F`` + pickled (header, body) when the whole answer is small; otherwise
-  ``H`` + pickled header, then ``D`` + bytes chunks, then ``E``; or ``X`` + pickled (error kind,
-  message).
-  The header is (kind, media type, truncated).
+- process -> worker: ``F`` + header + body when the whole answer is small; otherwise ``H`` + header,
+  then ``D`` + bytes chunks, then ``E``; or ``X`` + pickled (error kind, message).
+  The header is one line of text: the kind's initial (s, b, g), 1 or 0 for truncated, the media
+  type and a newline (``header``, ``read_header``).
 
 The process also makes sure it cannot open a network connection (a seccomp filter refusing IPv4 and
 IPv6 sockets, where the platform allows it): the endpoint refuses ``SERVICE`` before a query gets
@@ -27,11 +27,12 @@ import json
 import os
 import pickle
 import platform
+import socket
+import struct
 import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
 import pyoxigraph as ox
@@ -40,6 +41,63 @@ READY = b"ready"
 FULL, HEAD, DATA, END, ERROR = b"F", b"H", b"D", b"E", b"X"
 # answers larger than this are streamed in chunks of about this size instead of sent whole
 STREAM_THRESHOLD = 1024 * 1024
+KINDS = {b"s": "solutions", b"b": "boolean", b"g": "graph"}
+INITIALS = {kind: initial for initial, kind in KINDS.items()}
+
+# --- messages -----------------------------------------------------------------------------------
+
+LENGTH = struct.Struct("!I")
+# a message up to this size goes out in one system call, and most arrive in one
+SMALL_MESSAGE = 64 * 1024
+
+
+def send(sock: socket.socket, *parts: bytes) -> None:
+    """One message made of ``parts``."""
+    size = sum(len(part) for part in parts)
+    if size <= SMALL_MESSAGE:
+        sock.sendall(b"".join((LENGTH.pack(size), *parts)))
+        return
+    sock.sendall(LENGTH.pack(size))
+    for part in parts:
+        sock.sendall(part)
+
+
+class Reader:
+    """The messages arriving on a stream socket: one ``recv`` for a small message, two for a large
+    one (the rest in one call); what arrives beyond a message is kept for the next."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def read(self) -> bytes:
+        buffer = self.buffer
+        while len(buffer) < LENGTH.size:
+            buffer = self._more(buffer, SMALL_MESSAGE)
+        end = LENGTH.size + LENGTH.unpack_from(buffer)[0]
+        while len(buffer) < end:
+            buffer = self._more(buffer, end - len(buffer), socket.MSG_WAITALL)
+        self.buffer = buffer[end:]
+        return buffer[LENGTH.size : end]
+
+    def _more(self, buffer: bytes, size: int, flags: int = 0) -> bytes:
+        chunk = self.sock.recv(size, flags)
+        if not chunk:
+            raise EOFError("the other end closed the connection")
+        return buffer + chunk if buffer else chunk
+
+
+def header(kind: str, media_type: str, truncated: bool) -> bytes:
+    return INITIALS[kind] + (b"1" if truncated else b"0") + media_type.encode() + b"\n"
+
+
+def read_header(message: bytes) -> tuple[str, str, bool, int]:
+    """(kind, media type, truncated, where the body starts) of an ``F`` or ``H`` message."""
+    end = message.index(b"\n")
+    return KINDS[message[1:2]], message[3:end].decode(), message[2:3] == b"1", end + 1
+
+
+# --- answers ------------------------------------------------------------------------------------
 
 
 class Full(Exception):
@@ -91,10 +149,10 @@ class Sink:
     (a timeout must be a 503, not a cut 200), then streamed in chunks once it grows."""
 
     def __init__(
-        self, conn: Connection, header: tuple[str, str, bool], patch: Callable[[bytes], bytes]
+        self, sock: socket.socket, head: tuple[str, str, bool], patch: Callable[[bytes], bytes]
     ) -> None:
-        self.conn = conn
-        self.header = header
+        self.sock = sock
+        self.header = header(*head)
         self.patch = patch
         self.parts: list[bytes] = []
         self.size = 0
@@ -120,20 +178,20 @@ class Sink:
     def _send_chunk(self) -> None:
         body = self._take()
         if not self.streaming:
-            self.conn.send_bytes(HEAD + pickle.dumps(self.header))
+            send(self.sock, HEAD, self.header)
             self.streaming = True
-        self.conn.send_bytes(DATA + body)
+        send(self.sock, DATA, body)
 
     def finish(self) -> None:
         if self.streaming:
             if self.parts:
-                self.conn.send_bytes(DATA + self._take())
-            self.conn.send_bytes(END)
+                send(self.sock, DATA, self._take())
+            send(self.sock, END)
         else:
-            self.conn.send_bytes(FULL + pickle.dumps((self.header, self._take())))
+            send(self.sock, FULL, self.header, self._take())
 
 
-def handle(store: ox.Store, request: dict[str, Any], conn: Connection) -> None:
+def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> None:
     """Run one query and send its answer.
 
     ``request`` keys: query, default_graphs and named_graphs (lists of IRIs or None), union (bool),
@@ -150,20 +208,20 @@ def handle(store: ox.Store, request: dict[str, Any], conn: Connection) -> None:
         kind = "graph"
     media_type = request["formats"].get(kind)
     if media_type is None:
-        conn.send_bytes(ERROR + pickle.dumps(("not_acceptable", kind)))
+        send(sock, ERROR, pickle.dumps(("not_acceptable", kind)))
         return
     max_rows = request["max_rows"]
     if kind == "boolean":
-        sink = Sink(conn, (kind, media_type, False), _same)
+        sink = Sink(sock, (kind, media_type, False), _same)
         result.serialize(sink, ox.QueryResultsFormat.from_media_type(media_type))
     elif kind == "solutions":
         limit = request.get("limit")
         if limit is not None and limit <= max_rows:
             max_rows = 0  # the query's own LIMIT keeps it under the cap
-        _solutions(result, media_type, max_rows, request.get("link"), conn)
+        _solutions(result, media_type, max_rows, request.get("link"), sock)
         return
     else:
-        _triples(result, media_type, max_rows, request.get("prefixes") or {}, conn)
+        _triples(result, media_type, max_rows, request.get("prefixes") or {}, sock)
         return
     sink.finish()
 
@@ -180,11 +238,15 @@ def _dataset(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _solutions(
-    result: ox.QuerySolutions, media_type: str, max_rows: int, link: str | None, conn: Connection
+    result: ox.QuerySolutions,
+    media_type: str,
+    max_rows: int,
+    link: str | None,
+    sock: socket.socket,
 ) -> None:
     target = ox.QueryResultsFormat.from_media_type(media_type)
     if max_rows <= 0:
-        sink = Sink(conn, ("solutions", media_type, False), _same)
+        sink = Sink(sock, ("solutions", media_type, False), _same)
         result.serialize(sink, target)
         sink.finish()
         return
@@ -195,7 +257,7 @@ def _solutions(
         result.serialize(capped, ox.QueryResultsFormat.TSV)
     truncated = capped.full
     patch = _note_truncation(media_type, link) if truncated else _same
-    sink = Sink(conn, ("solutions", media_type, truncated), patch)
+    sink = Sink(sock, ("solutions", media_type, truncated), patch)
     body = capped.value()
     if target == ox.QueryResultsFormat.TSV:
         sink.write(body)
@@ -209,11 +271,11 @@ def _triples(
     media_type: str,
     max_rows: int,
     prefixes: dict[str, str],
-    conn: Connection,
+    sock: socket.socket,
 ) -> None:
     target = ox.RdfFormat.from_media_type(media_type)
     if max_rows <= 0:
-        sink = Sink(conn, ("graph", media_type, False), _same)
+        sink = Sink(sock, ("graph", media_type, False), _same)
         ox.serialize(result, sink, target, prefixes=_prefixes_for(target, prefixes))
         sink.finish()
         return
@@ -222,7 +284,7 @@ def _triples(
         result.serialize(capped, ox.RdfFormat.N_TRIPLES)
     truncated = capped.full
     patch = _comment_truncation(target, max_rows) if truncated else _same
-    sink = Sink(conn, ("graph", media_type, truncated), patch)
+    sink = Sink(sock, ("graph", media_type, truncated), patch)
     body = capped.value()
     if target == ox.RdfFormat.N_TRIPLES:
         sink.write(body)
@@ -352,30 +414,37 @@ def main(argv: list[str]) -> int:
     store_path, fd = argv[1], int(argv[2])
     parent = os.getppid()
     network_closed = forbid_network()
-    conn = Connection(fd)
+    sock = socket.socket(fileno=fd)
+    reader = Reader(sock)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     try:
         store = ox.Store.read_only(store_path)
     except OSError as error:
-        conn.send_bytes(ERROR + pickle.dumps(("store", f"cannot open the store: {error}")))
+        send(sock, ERROR, pickle.dumps(("store", f"cannot open the store: {error}")))
         return 1
-    conn.send_bytes(READY + (b" sealed" if network_closed else b""))
+    send(sock, READY + (b" sealed" if network_closed else b""))
     while True:
         try:
-            message = conn.recv_bytes()
+            message = reader.read()
         except (EOFError, OSError):
             return 0
         request = pickle.loads(message)
         try:
-            handle(store, request, conn)
+            handle(store, request, sock)
         except SyntaxError as error:
-            conn.send_bytes(ERROR + pickle.dumps(("syntax", str(error))))
+            failure = ("syntax", str(error))
         except ValueError as error:
-            conn.send_bytes(ERROR + pickle.dumps(("bad_request", str(error))))
+            failure = ("bad_request", str(error))
         except OSError as error:
-            conn.send_bytes(ERROR + pickle.dumps(("store", str(error))))
+            failure = ("store", str(error))
         except Exception as error:  # the worker logs it; this process must keep serving
-            conn.send_bytes(ERROR + pickle.dumps(("internal", f"{type(error).__name__}: {error}")))
+            failure = ("internal", f"{type(error).__name__}: {error}")
+        else:
+            continue
+        try:
+            send(sock, ERROR, pickle.dumps(failure))
+        except OSError:  # the worker is gone
+            return 0
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 Each web worker owns a pool of at most ``size`` query processes (one per request thread, plus one
 for the server's own look-ups), started on demand after the fork. A request borrows one, sends its
-query and waits with a deadline; when the deadline passes the process is killed, which is the only
-way to stop pyoxigraph, and a fresh one is started in the background for the next request.
+query and waits for the answer with a plain blocking read: no timer per query. The pool's watchdog
+thread looks at the waiting queries every ``TICK`` seconds and kills the process of one whose
+deadline has passed, which is the only way to stop pyoxigraph; the read then ends, the request
+answers a timeout, and a fresh process is started in the background for the next request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -18,7 +21,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from . import executor as protocol
 log = logging.getLogger(__name__)
 
 SCRIPT = str(Path(protocol.__file__).resolve())
+# seconds between the watchdog's looks at the waiting queries: how late a timeout may be
+TICK = 0.02
 
 
 class QueryTimeout(Exception):
@@ -70,31 +74,39 @@ class Executor:
             )
         finally:
             theirs.close()
-        self.conn = Connection(mine.detach())
+        self.sock = mine
+        self.reader = protocol.Reader(mine)
         self.sealed = False
-        if not self.conn.poll(start_timeout):
-            self.kill()
-            raise QueryFailed("store", "the query process did not start in time")
+        self.timed_out = False  # set by the watchdog when it kills the process
+        mine.settimeout(start_timeout)
         try:
-            hello = self.conn.recv_bytes()
+            hello = self.reader.read()
+        except TimeoutError:
+            self.kill()
+            raise QueryFailed("store", "the query process did not start in time") from None
         except (EOFError, OSError) as error:
             self.kill()
             raise QueryFailed("store", "the query process ended while starting") from error
+        mine.settimeout(None)
         if hello.startswith(protocol.ERROR):
             self.kill()
             kind, message = pickle.loads(hello[1:])
             raise QueryFailed(kind, message)
         self.sealed = hello.endswith(b"sealed")
 
-    def receive(self, budget: float) -> bytes:
-        """The next message; raises QueryTimeout (after a kill) when none comes within budget."""
-        if not self.conn.poll(max(budget, 0.0)):
-            self.kill()
-            raise QueryTimeout
+    def send(self, message: bytes) -> None:
         try:
-            return self.conn.recv_bytes()
+            protocol.send(self.sock, message)
+        except OSError as error:
+            raise QueryFailed("internal", "the query process ended unexpectedly") from error
+
+    def receive(self) -> bytes:
+        """The next message; QueryTimeout when the watchdog killed the process meanwhile."""
+        try:
+            return self.reader.read()
         except (EOFError, OSError) as error:
-            self.kill()
+            if self.timed_out:
+                raise QueryTimeout from None
             raise QueryFailed("internal", "the query process ended unexpectedly") from error
 
     def kill(self) -> None:
@@ -103,7 +115,7 @@ class Executor:
             self.process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             log.warning("query process %s did not stop", self.process.pid)
-        self.conn.close()
+        self.sock.close()
 
 
 class ExecutorPool:
@@ -116,6 +128,11 @@ class ExecutorPool:
         self._live = 0  # started or starting
         self._lock = threading.Condition()
         self._closed = False
+        # the processes being waited for, and until when; the watchdog kills those overdue
+        self._waiting: dict[Executor, float] = {}
+        self._watch_lock = threading.Lock()
+        self._watch = threading.Event()  # set while something is waited for
+        threading.Thread(target=self._watchdog, name="query-watchdog", daemon=True).start()
 
     # lending
     def _acquire(self, deadline: float) -> Executor:
@@ -174,8 +191,43 @@ class ExecutorPool:
             idle, self._idle = self._idle, []
             self._live -= len(idle)
             self._lock.notify_all()
+        self._watch.set()
         for executor in idle:
             executor.kill()
+
+    # deadlines
+    def _watchdog(self) -> None:
+        while not self._closed:
+            self._watch.wait()
+            time.sleep(TICK)
+            now = time.monotonic()
+            with self._watch_lock:
+                for executor, deadline in self._waiting.items():
+                    if deadline <= now and not executor.timed_out:
+                        executor.timed_out = True
+                        with contextlib.suppress(OSError):
+                            executor.process.kill()
+                if not self._waiting:
+                    self._watch.clear()
+
+    def _receive(self, executor: Executor, deadline: float) -> bytes:
+        """The next message from ``executor``, waited for until ``deadline`` at most."""
+        with self._watch_lock:
+            self._waiting[executor] = deadline
+            if not self._watch.is_set():
+                self._watch.set()
+        try:
+            return executor.receive()
+        finally:
+            with self._watch_lock:
+                del self._waiting[executor]
+
+    def _done(self, executor: Executor) -> None:
+        """Back to the pool, unless the watchdog killed it as its answer came."""
+        if executor.timed_out:
+            self._discard(executor)
+        else:
+            self._release(executor)
 
     # running
     def run(self, request: dict[str, Any], timeout: float) -> Answer:
@@ -183,27 +235,21 @@ class ExecutorPool:
         deadline = time.monotonic() + timeout
         executor = self._acquire(deadline)
         try:
-            executor.conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
-            message = executor.receive(deadline - time.monotonic())
-        except QueryTimeout:
+            executor.send(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+            message = self._receive(executor, deadline)
+        except BaseException:
             self._discard(executor)
             raise
-        except QueryFailed:
-            self._discard(executor)
-            raise
-        except OSError as error:
-            self._discard(executor)
-            raise QueryFailed("internal", "the query process ended unexpectedly") from error
         tag = message[:1]
         if tag == protocol.FULL:
-            self._release(executor)
-            (kind, media_type, truncated), body = pickle.loads(message[1:])
-            return Answer(kind, media_type, truncated, body)
+            self._done(executor)
+            kind, media_type, truncated, start = protocol.read_header(message)
+            return Answer(kind, media_type, truncated, message[start:])
         if tag == protocol.ERROR:
-            self._release(executor)
+            self._done(executor)
             kind, text = pickle.loads(message[1:])
             raise QueryFailed(kind, text)
-        kind, media_type, truncated = pickle.loads(message[1:])
+        kind, media_type, truncated, _ = protocol.read_header(message)
         budget = deadline - time.monotonic()
         return Answer(kind, media_type, truncated, None, self._stream(executor, budget))
 
@@ -214,7 +260,7 @@ class ExecutorPool:
         try:
             while True:
                 started = time.monotonic()
-                message = executor.receive(budget)
+                message = self._receive(executor, started + budget)
                 budget -= time.monotonic() - started
                 tag = message[:1]
                 if tag == protocol.DATA:
@@ -227,7 +273,7 @@ class ExecutorPool:
                     raise QueryFailed(kind, text)
         finally:
             if finished:
-                self._release(executor)
+                self._done(executor)
             else:
                 # timed out, failed, or the client went away: the process may still be writing
                 self._discard(executor)
