@@ -49,6 +49,8 @@ DCT = "http://purl.org/dc/terms/"
 VOID = "http://rdfs.org/ns/void#"
 SCHEMA = "http://schema.org/"
 
+MANIFEST_VERSION = 1  # bench/run.py generates data again when this changes
+
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT_DIR = BENCH_DIR / "data"
 ONTOLOGY_FILE = BENCH_DIR.parent / "ontology" / "kgpub.ttl"
@@ -896,6 +898,7 @@ def generate(
     hub_total = sum(st.hub_incoming.values())
     hubs = sorted(gen.reg.hubs, key=lambda e: -st.hub_incoming[e.iri])
     manifest: dict[str, object] = {
+        "version": MANIFEST_VERSION,
         "file": out_path.name,
         "format": fmt,
         "seed": seed,

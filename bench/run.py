@@ -9,8 +9,9 @@ exist) and into an Oxigraph store (``oxigraph load``), starts on 127.0.0.1:
 * Oxigraph (``oxigraph serve-read-only --union-default-graph``),
 
 checks that they give the same answers, then runs every query of bench/queries/ against each of
-them, at each concurrency, for a fixed duration after a warm-up. Servers are measured in turn,
-cell by cell, so that the ratios compare measurements taken seconds apart on a noisy machine.
+them, at each concurrency, in rounds of a fixed duration after a warm-up. The servers take turns
+round by round, so that the ratios compare measurements taken seconds apart on a noisy machine;
+the CPU time each server spends per request is measured too. bench/README.md explains the tables.
 
     .venv/bin/python bench/run.py --sizes 10k,100k
     .venv/bin/python bench/run.py --sizes 10k --only-oxigraph --duration 3
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import http.client
+import itertools
 import json
 import math
 import multiprocessing
@@ -60,6 +63,7 @@ CONSTRUCT_TYPE = "text/turtle"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 PING = "ping"  # the name of the cell that measures the trivial route
 
+MANIFEST_VERSION = 1  # bench/generate.py writes it; older data is generated again
 OURS = "ours"
 OURS_NOCACHE = "ours-nocache"
 OXIGRAPH = "oxigraph"
@@ -94,7 +98,12 @@ def ensure_data(triples: int, fmt: str, seed: int) -> tuple[Path, dict[str, Any]
     manifest: dict[str, Any] = {}
     if manifest_file.exists():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    if not path.exists() or manifest.get("seed") != seed or manifest.get("format") != fmt:
+    current = (
+        manifest.get("version") == MANIFEST_VERSION
+        and manifest.get("seed") == seed
+        and manifest.get("format") == fmt
+    )
+    if not path.exists() or not current:
         cmd = [sys.executable, str(BENCH_DIR / "generate.py"), "--triples", str(triples)]
         cmd += ["--format", fmt, "--seed", str(seed), "--out", str(path)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -403,8 +412,11 @@ class Measure:
 WRK_SCRIPT = """
 local paths = {%(paths)s}
 local accept = %(accept)s
+local unique = %(unique)s
+local nonce = %(nonce)d  -- new for every run of wrk: no request repeats one of an earlier run
 local n = #paths
 local counter = 0
+local seq = 0
 wrk.method = "GET"
 wrk.path = paths[1]
 wrk.headers["Accept"] = accept
@@ -413,11 +425,17 @@ function setup(thread)
   thread:set("id", counter)
 end
 function init(args)
-  math.randomseed(1000 + (id or 0))
+  math.randomseed(nonce + (id or 0))
 end
-if n > 1 then
+if n > 1 or unique then
   function request()
-    return wrk.format("GET", paths[math.random(n)], {["Accept"] = accept})
+    local path = paths[math.random(n)]
+    if unique then
+      -- a comment of its own at the end of the query: the same query, never the same request
+      seq = seq + 1
+      path = path .. "%%0A%%23" .. nonce .. "-" .. (id or 0) .. "-" .. seq
+    end
+    return wrk.format("GET", path, {["Accept"] = accept})
   end
 end
 function done(summary, latency, requests)
@@ -431,6 +449,10 @@ end
 """
 
 
+# distinct for every run of a load generator in this process, and across processes
+_NONCES = itertools.count(random.SystemRandom().randrange(1, 2**40) * 1000)
+
+
 def _lua_string(text: str) -> str:
     return (
         '"' + "".join(c if c.isalnum() or c in "/?=&%-_.~+" else f"\\{ord(c)}" for c in text) + '"'
@@ -438,11 +460,21 @@ def _lua_string(text: str) -> str:
 
 
 def run_wrk(
-    port: int, paths: list[str], accept: str, concurrency: int, seconds: float, timeout: float
+    port: int,
+    paths: list[str],
+    accept: str,
+    concurrency: int,
+    seconds: float,
+    timeout: float,
+    unique: bool = False,
 ) -> Measure:
+    """Load from wrk: one thread, ``concurrency`` keep-alive connections, for ``seconds``.
+    ``unique`` ends each query with a comment of its own, so that no request repeats."""
     script = WRK_SCRIPT % {
         "paths": ", ".join(_lua_string(p) for p in paths),
         "accept": _lua_string(accept),
+        "unique": "true" if unique else "false",
+        "nonce": next(_NONCES),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
@@ -470,18 +502,23 @@ def run_wrk(
 
 
 def _python_worker(
-    args: tuple[int, list[str], str, float, float, int],
+    args: tuple[int, list[str], str, float, float, int, bool],
 ) -> tuple[list[float], int, int]:
     """One connection: request until the deadline; the latencies in seconds, the errors, and how
     many of those were answers with a status of 300 or more."""
-    port, paths, accept, deadline, timeout, seed = args
-    rng = random.Random(seed)
+    port, paths, accept, deadline, timeout, seed, unique = args
+    seq = 0
+    nonce = f"{seed}-{os.getpid()}-{time.time_ns()}"
+    rng = random.Random(f"{seed}-{time.time_ns()}")
     latencies: list[float] = []
     errors = non2xx = 0
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"Accept": accept}
     while time.time() < deadline:
         path = paths[rng.randrange(len(paths))] if len(paths) > 1 else paths[0]
+        if unique:
+            seq += 1
+            path += f"%0A%23{nonce}-{seq}"
         started = time.perf_counter()
         try:
             conn.request("GET", path, headers=headers)
@@ -511,13 +548,20 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 
 def run_python(
-    port: int, paths: list[str], accept: str, concurrency: int, seconds: float, timeout: float
+    port: int,
+    paths: list[str],
+    accept: str,
+    concurrency: int,
+    seconds: float,
+    timeout: float,
+    unique: bool = False,
 ) -> Measure:
+    """Load from Python: one process per connection (keep-alive), for ``seconds``."""
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(concurrency) as pool:
         started = time.time() + 0.2  # let every worker be up before the clock starts
         deadline = started + seconds
-        jobs = [(port, paths, accept, deadline, timeout, i) for i in range(concurrency)]
+        jobs = [(port, paths, accept, deadline, timeout, i, unique) for i in range(concurrency)]
         results = pool.map(_python_worker, jobs)
         elapsed = max(time.time(), deadline) - started
     latencies = sorted(x for lat, _, _ in results for x in lat)
@@ -698,10 +742,11 @@ def measure_cell(
     concurrency: int,
     args: argparse.Namespace,
     seconds: float,
+    unique: bool,
 ) -> tuple[Measure, float, float]:
     """One round: the client's figures, and the server's and client's CPU seconds."""
     server_cpu, client_cpu = server.cpu_seconds(), client_cpu_seconds()
-    m = runner(server.port, paths, accept, concurrency, seconds, args.timeout)
+    m = runner(server.port, paths, accept, concurrency, seconds, args.timeout, unique)
     return m, server.cpu_seconds() - server_cpu, client_cpu_seconds() - client_cpu
 
 
@@ -809,6 +854,7 @@ def measure_all(
                     targets[server.name] = (paths, query.accept)
             rounds: dict[str, list[tuple[Measure, float, float]]] = {s.name: [] for s in servers}
             seconds: dict[str, float] = {}
+            unique = args.unique and name != PING
             for round_no in range(args.rounds):
                 # the servers take turns, and which one goes first turns too
                 shift = (i * len(args.concurrency) + args.concurrency.index(concurrency)) + round_no
@@ -819,13 +865,26 @@ def measure_all(
                         warm = None
                         if args.warmup > 0:
                             warm = runner(
-                                server.port, paths, accept, concurrency, args.warmup, args.timeout
+                                server.port,
+                                paths,
+                                accept,
+                                concurrency,
+                                args.warmup,
+                                args.timeout,
+                                unique,
                             )
                             settle(server, warm)
                         first = result.answers.get(name, {}).get(server.name, {}).get("first_ms")
                         seconds[server.name] = round_seconds(args, warm, first, concurrency)
                     measured = measure_cell(
-                        runner, server, paths, accept, concurrency, args, seconds[server.name]
+                        runner,
+                        server,
+                        paths,
+                        accept,
+                        concurrency,
+                        args,
+                        seconds[server.name],
+                        unique,
                     )
                     rounds[server.name].append(measured)
                     settle(server, measured[0])
@@ -955,19 +1014,21 @@ def markdown_report(result: SizeResult) -> str:
         f"client {s['client']}, {s['rounds']} round(s) of {s['duration']}s per cell (medians; "
         f"longer for slow queries, up to {s.get('max_duration', '-')}s), "
         f"{s['warmup']}s warm-up, "
-        f"{'varied' if s['vary'] else 'repeated'} parameters, {s['cpus']} CPUs, "
+        f"{'varied' if s['vary'] else 'repeated'} parameters"
+        f"{', every request unique' if s.get('unique') else ''}, {s['cpus']} CPUs, "
         f"Oxigraph {s['oxigraph_version']}.",
         "",
     ]
     load_bits = []
-    if "ours_load_s" in loads:
-        load_bits.append(f"ours ({loads['ours_loader']}) {loads['ours_load_s']}s")
-    if "oxigraph_load_s" in loads:
-        load_bits.append(f"oxigraph load + optimize {loads['oxigraph_load_s']}s")
+    for key, label in (
+        ("ours_load_s", f"ours ({loads.get('ours_loader')})"),
+        ("oxigraph_load_s", "oxigraph load + optimize"),
+    ):
+        if loads.get(key) is not None:
+            earlier = " (reused store, timed when loaded)" if loads.get(key + "_earlier") else ""
+            load_bits.append(f"{label} {loads[key]}s{earlier}")
     if load_bits:
-        earlier = any(k.endswith("_earlier") for k in loads)
-        note = " (stores reused: times from when they were loaded)" if earlier else ""
-        parts += ["Load: " + ", ".join(load_bits) + f"{note}.", ""]
+        parts += ["Load: " + ", ".join(load_bits) + ".", ""]
     parts += [markdown_table(result), ""]
     parts += ["CPU time per request (server: all its processes; client: the load generator):", ""]
     parts += [cpu_table(result), ""]
@@ -1009,9 +1070,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--vary",
         action="store_true",
-        help="pick the resource, hub or term at random per request (defeats the response cache)",
+        help="pick the resource, hub or term at random per request from the manifest's lists "
+        "(the response cache then holds a working set, not one answer)",
     )
     parser.add_argument("--pool", type=int, default=1000, help="values cycled through by --vary")
+    parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="end every query with a comment of its own: no request repeats, every one misses the "
+        "response cache (its worst case)",
+    )
     parser.add_argument("--no-ping", action="store_true", help="skip the trivial-route cells")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
@@ -1068,6 +1136,7 @@ def run_size(args: argparse.Namespace, triples: int, command: str) -> SizeResult
             "max_duration": args.max_duration,
             "concurrency": args.concurrency,
             "vary": args.vary,
+            "unique": args.unique,
             "pool": args.pool,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -1132,6 +1201,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = " ".join(["bench/run.py", *argv])
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # one benchmark at a time on a machine: two would measure each other, and share the stores
+    lock = open(DATA_DIR / ".run.lock", "w")  # noqa: SIM115 (held until the process ends)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print("waiting for another run of the benchmark to finish ...", file=sys.stderr)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for triples in args.sizes:
         result = run_size(args, triples, command)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import pickle
@@ -105,7 +106,7 @@ class Full(Exception):
 
 
 class CappedBuffer:
-    """Collects a line-based serialization (TSV, N-Triples) and stops it after ``limit`` lines."""
+    """Collects a line-based serialization (TSV) and stops it after ``limit`` lines."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -279,18 +280,15 @@ def _triples(
         ox.serialize(result, sink, target, prefixes=_prefixes_for(target, prefixes))
         sink.finish()
         return
-    capped = CappedBuffer(max_rows)  # N-Triples: one triple per line
-    with contextlib.suppress(Full):
-        result.serialize(capped, ox.RdfFormat.N_TRIPLES)
-    truncated = capped.full
+    # the cap is counted as the triples pass: no second serialization; at most max_rows + 1
+    # triples are held, so the header (truncated or not) is known before anything is sent
+    triples = list(itertools.islice(result, max_rows + 1))
+    truncated = len(triples) > max_rows
+    if truncated:
+        del triples[max_rows:]
     patch = _comment_truncation(target, max_rows) if truncated else _same
     sink = Sink(sock, ("graph", media_type, truncated), patch)
-    body = capped.value()
-    if target == ox.RdfFormat.N_TRIPLES:
-        sink.write(body)
-    else:
-        triples = ox.parse(body, ox.RdfFormat.N_TRIPLES)
-        ox.serialize(triples, sink, target, prefixes=_prefixes_for(target, prefixes))
+    ox.serialize(triples, sink, target, prefixes=_prefixes_for(target, prefixes))
     sink.finish()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from .cache import KEY_ENVIRON, CachedResponse, accepts_gzip, request_key
@@ -27,6 +28,7 @@ from .responses import CORS_HEADERS, GZIP_MIN_BYTES, gzip_bytes, gzip_stream
 from .sparql import (
     BY_MEDIA_TYPE,
     PENDING_ERROR,
+    ProtocolRequest,
     body_params,
     check_body_type,
     check_query,
@@ -73,17 +75,20 @@ class SparqlFront:
     ) -> tuple[bytes | None, Iterable[bytes] | None]:
         """The body read (None if not), and the response, or None to leave it to Flask."""
         settings = self.settings
-        params = url_params(environ.get("QUERY_STRING", ""), settings.max_url_bytes)
+        query_string = environ.get("QUERY_STRING", "")
         body = b""
-        if method == "POST":
+        if method == "GET":
+            protocol = _get_request(query_string, settings.max_url_bytes)
+        else:
             media_type, charset = _media_type(environ.get("CONTENT_TYPE", ""))
             length = environ.get("CONTENT_LENGTH", "")
             if not media_type or not length.isdigit() or int(length) > settings.max_body_bytes:
                 return None, None
+            params = url_params(query_string, settings.max_url_bytes)
             check_body_type(media_type, charset)
             body = environ["wsgi.input"].read(int(length))
             params += body_params(media_type, body)
-        protocol = protocol_request(params, body)
+            protocol = protocol_request(params, body)
         if protocol.update or protocol.query is None:
             return body, None
         formats, html = choose_formats(protocol.format_values, environ.get("HTTP_ACCEPT"))
@@ -135,6 +140,14 @@ class SparqlFront:
             self.cache.put(key, CachedResponse(OK, headers, body))
         start_response(OK, headers)
         return [body]
+
+
+@lru_cache(maxsize=256)
+def _get_request(query_string: str, limit: int) -> ProtocolRequest:
+    """The protocol parameters of a GET, memoized like the negotiation and the query scan: clients
+    repeat the same queries, and decoding a long percent-encoded query is a noticeable share of a
+    small query's cost. A malformed URL raises every time (exceptions are not memoized)."""
+    return protocol_request(url_params(query_string, limit), b"")
 
 
 def _media_type(content_type: str) -> tuple[str | None, str]:

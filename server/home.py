@@ -143,7 +143,7 @@ def _counts(row: dict[str, Term]) -> tuple[Count, ...]:
         Count("triples", number.get("triples", 0), "/dumps/"),
         Count("entities", number.get("entities", 0)),
         Count("classes in the ontology", number.get("classes", 0), "/ontology#classes"),
-        Count("articles", number.get("articles", 0)),
+        Count("article" if number.get("articles") == 1 else "articles", number.get("articles", 0)),
         Count("facts, each citing its sentence", number.get("facts", 0)),
     )
 

@@ -411,7 +411,7 @@ class EmbeddedStore(LinkedDataQueries):
 
     def _executors(self) -> ExecutorPool:
         """The pool of this process, made after the fork: processes and sockets are not shared
-        across gunicorn workers."""
+        across worker processes."""
         pool = self._pool
         if pool is not None and pool.pid == os.getpid():
             return pool

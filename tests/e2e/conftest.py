@@ -1,6 +1,6 @@
 """A real server process on 127.0.0.1, serving a store loaded from the TriG fixture.
 
-The server is ``kgpub serve`` (gunicorn, its workers and their query processes); it is stopped by
+The server is ``kgpub serve`` (granian, its workers and their query processes); it is stopped by
 its own PID at the end of the session.
 """
 

@@ -1,0 +1,109 @@
+"""How the server runs: settings handed to granian's workers, and the query processes' messages."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from kgpub.server import executor as protocol
+from kgpub.server import wsgi
+
+from kgpub.settings import Settings
+
+
+class TestSettingsForWorkers:
+    def test_round_trip(self) -> None:
+        settings = Settings.load(
+            overrides={
+                "store": Path("/srv/kg/store"),
+                "cache": False,
+                "query_timeout": 2.5,
+                "workers": 3,
+                "threads": 6,
+                "port": 8123,
+            },
+            environ={},
+        )
+        assert wsgi.settings_from_text(wsgi.settings_to_text(settings)) == settings
+
+    def test_the_defaults_round_trip(self) -> None:
+        settings = Settings.load(environ={})
+        assert wsgi.settings_from_text(wsgi.settings_to_text(settings)) == settings
+
+    def test_a_worker_builds_its_app_from_the_environment(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        settings = Settings.load(
+            overrides={"root": root, "store": root / "store", "cache": True, "max_rows": 7},
+            environ={},
+        )
+        monkeypatch.setenv(wsgi.SETTINGS_VARIABLE, wsgi.settings_to_text(settings))
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9/")
+        app = wsgi.worker_app()
+        assert "HTTP_PROXY" not in os.environ  # never mistaken for a request header
+        statuses = []
+        body = app(
+            {
+                "REQUEST_METHOD": "GET",
+                "PATH_INFO": "/-/ping",
+                "QUERY_STRING": "",
+                "SERVER_NAME": "localhost",
+                "SERVER_PORT": "80",
+                "wsgi.url_scheme": "http",
+            },
+            lambda status, headers, exc_info=None: statuses.append(status),
+        )
+        assert b"".join(body) == b"ok" and statuses == ["200 OK"]
+
+    def test_granian_options(self) -> None:
+        settings = Settings.load(
+            overrides={"host": "0.0.0.0", "port": 9000, "workers": 3, "threads": 5}, environ={}
+        )
+        options = wsgi.granian_options(settings)
+        assert options["address"] == "0.0.0.0" and options["port"] == 9000
+        assert options["workers"] == 3 and options["blocking_threads"] == 5
+        assert options["interface"] == "wsgi" and options["factory"] is True
+        assert options["target"] == wsgi.TARGET
+        assert options["http1_settings"].keep_alive
+
+    def test_workers_default_to_the_cores(self) -> None:
+        assert wsgi.worker_count(Settings.load(environ={})) == max(2, os.cpu_count() or 1)
+
+
+class TestMessages:
+    def test_many_small_messages_in_one_read(self) -> None:
+        mine, theirs = socket.socketpair()
+        with mine, theirs:
+            for text in (b"one", b"", b"three"):
+                protocol.send(theirs, text)
+            reader = protocol.Reader(mine)
+            assert [reader.read() for _ in range(3)] == [b"one", b"", b"three"]
+
+    def test_a_large_message_in_parts(self) -> None:
+        mine, theirs = socket.socketpair()
+        big = os.urandom(3 * protocol.SMALL_MESSAGE + 17)
+        with mine, theirs:
+            sender = threading.Thread(target=protocol.send, args=(theirs, b"D", big, b"!"))
+            sender.start()
+            message = protocol.Reader(mine).read()
+            sender.join()
+        assert message == b"D" + big + b"!"
+
+    def test_the_other_end_closing(self) -> None:
+        mine, theirs = socket.socketpair()
+        with mine:
+            theirs.sendall(protocol.LENGTH.pack(10) + b"cut")
+            theirs.close()
+            with pytest.raises(EOFError):
+                protocol.Reader(mine).read()
+
+    @pytest.mark.parametrize("kind", ["solutions", "boolean", "graph"])
+    @pytest.mark.parametrize("truncated", [True, False])
+    def test_answer_headers(self, kind: str, truncated: bool) -> None:
+        message = protocol.FULL + protocol.header(kind, "text/turtle", truncated) + b"body\n"
+        found_kind, media_type, found_truncated, start = protocol.read_header(message)
+        assert (found_kind, media_type, found_truncated) == (kind, "text/turtle", truncated)
+        assert message[start:] == b"body\n"
