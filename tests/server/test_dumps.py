@@ -6,17 +6,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import rdflib
 from flask import Flask
 from flask.testing import FlaskClient
-from kgpub.server import create_app
 from rdflib import RDF, Namespace, URIRef
-
-from kgpub.settings import Settings
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 DATASET = URIRef("https://w3id.org/kgpub/dataset")
@@ -25,11 +21,9 @@ VOID = Namespace("http://rdfs.org/ns/void#")
 
 
 @pytest.fixture(scope="module")
-def app(built: Path, project_root: Path) -> Iterator[Flask]:
-    values = {"root": project_root, "store": built / "store", "cache": False, "threads": 2}
-    app = create_app(Settings(), test_config=values)
-    yield app
-    app.extensions["kgpub"].store.close()
+def app(built_app: Flask) -> Flask:
+    """The app on the real build (shared with the other server tests)."""
+    return built_app
 
 
 @pytest.fixture()

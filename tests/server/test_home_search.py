@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,24 +11,19 @@ import pyoxigraph as ox
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from kgpub.server import create_app
 from kgpub.server.querypage import load_examples
 from kgpub.server.search import LabelIndex, Match, PathOf, fold, label_index, match
 from kgpub.server.store import Term
 from markupsafe import escape
-
-from kgpub.settings import Settings
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 BASE = "https://w3id.org/kgpub/"
 
 
 @pytest.fixture(scope="module")
-def app(built: Path, project_root: Path) -> Iterator[Flask]:
-    values = {"root": project_root, "store": built / "store", "cache": False, "threads": 2}
-    app = create_app(Settings(), test_config=values)
-    yield app
-    app.extensions["kgpub"].store.close()
+def app(built_app: Flask) -> Flask:
+    """The app on the real build (shared with the other server tests)."""
+    return built_app
 
 
 @pytest.fixture()

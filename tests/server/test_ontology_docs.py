@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,11 +13,8 @@ import rdflib
 from flask import Flask
 from flask.testing import FlaskClient
 from kgpub.mappings.iris import ONTOLOGY_IRI, ONTOLOGY_NS
-from kgpub.server import create_app
 from rdflib import OWL, RDF, RDFS, URIRef
 from rdflib.namespace import SKOS
-
-from kgpub.settings import Settings
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 FORMATS = [
@@ -30,11 +26,9 @@ FORMATS = [
 
 
 @pytest.fixture(scope="module")
-def app(built: Path, project_root: Path) -> Iterator[Flask]:
-    values = {"root": project_root, "store": built / "store", "cache": False, "threads": 2}
-    app = create_app(Settings(), test_config=values)
-    yield app
-    app.extensions["kgpub"].store.close()
+def app(built_app: Flask) -> Flask:
+    """The app on the real build (shared with the other server tests)."""
+    return built_app
 
 
 @pytest.fixture()
