@@ -20,7 +20,7 @@ from typing import Protocol
 
 from kgpub.mappings.iris import ONTOLOGY_NS
 
-from .formats import SPARQL_JSON, Format, Kind
+from .formats import SPARQL_JSON, TRIG, TURTLE, Format, Kind
 from .pool import Answer, ExecutorPool, QueryFailed
 from .querytext import scan
 
@@ -384,6 +384,10 @@ def build_time(path: Path) -> float:
     return 0.0
 
 
+# the graph formats written with the prefixes of a query request
+PREFIXED = (TURTLE, TRIG)
+
+
 class EmbeddedStore(LinkedDataQueries):
     """The build's pyoxigraph store, opened read-only by query processes of this worker."""
 
@@ -434,7 +438,10 @@ class EmbeddedStore(LinkedDataQueries):
                 for kind, fmt in request.formats.items()
             },
             "max_rows": request.max_rows,
-            "prefixes": dict(request.prefixes),
+            # only a graph written as Turtle or TriG uses them: not sent for nothing
+            "prefixes": (
+                dict(request.prefixes) if request.formats.get(Kind.GRAPH) in PREFIXED else {}
+            ),
             "link": request.truncation_link,
             # with a LIMIT within the cap, rows need no counting: one pass, straight to the format
             "limit": scan(request.query).limit,
