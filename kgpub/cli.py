@@ -76,6 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "query_timeout": args.timeout,
         "max_rows": args.max_rows,
         "cache": False if args.no_cache else None,
+        "backend": args.backend,
     }
     serve(_settings(args, **extra))
     return 0
@@ -129,6 +130,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, help="SPARQL query timeout in seconds (default 10)")
     s.add_argument("--max-rows", type=int, help="result row cap (default 10000)")
     s.add_argument("--no-cache", action="store_true", help="turn the response cache off")
+    s.add_argument(
+        "--backend", help="URL of a remote SPARQL endpoint to serve instead of the embedded store"
+    )
     s.set_defaults(func=cmd_serve)
     return p
 

@@ -40,6 +40,20 @@ class Settings:
     max_url_bytes: int = 8_192  # request line length
     cache: bool = True  # response cache for the read-only data
     cache_bytes: int = 64_000_000  # memory bound of that cache, per worker
+    max_response_bytes: int = 100_000_000  # bytes of one SPARQL answer; a longer one is an error
+    max_header_bytes: int = 16_384  # request headers, all together
+    max_concurrent_requests: int = 64  # requests in progress per worker; more wait, then 503
+    # per-client fairness on /sparql (a client is its address, see trust_forwarded)
+    client_query_seconds: float = 60.0  # query time a client may use per minute, then 429
+    client_concurrent_queries: int = 4  # queries a client may have running at once, then 429
+    trust_forwarded: bool = False  # take the client's address from X-Forwarded-For (behind a proxy)
+    # a remote SPARQL store instead of the embedded one
+    backend: str = ""  # URL of its SPARQL query endpoint; empty: the build's embedded store
+    backend_union_param: str = "union-default-graph"  # sent to ask it for the union default graph
+    backend_refresh: float = 5.0  # seconds between checks of which build the remote store holds
+    # operations
+    access_log: bool = True  # one JSON line per request on stderr
+    metrics: bool = True  # /-/metrics in the Prometheus text format
 
     @classmethod
     def load(
