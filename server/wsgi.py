@@ -26,6 +26,7 @@ from typing import Any
 from kgpub.settings import Settings
 
 from . import create_app
+from .runtime import shared_runtime_dir
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def serve(settings: Settings) -> None:
         flush=True,
     )
     os.environ[SETTINGS_VARIABLE] = settings_to_text(settings)
-    Granian(**granian_options(settings)).serve()
+    with shared_runtime_dir():
+        Granian(**granian_options(settings)).serve()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
