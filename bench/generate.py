@@ -9,8 +9,11 @@ entails from the facts), the ontology graph (ontology/kgpub.ttl, read with pyoxi
 of its terms when it is missing) and the dataset description.
 
 A few hub entities (countries and organisations) receive a large share of the links, so that the
-pages and queries of hubs can be measured. Output is streamed article by article, so 10M triples
-need little memory. The same seed, size and ontology give the same file, byte for byte.
+pages and queries of hubs can be measured. A gazetteer of the localities of the biggest hub country
+(``graph/gazetteer``: ``kgo:locatedIn`` and what the ontology entails from it) gives that country
+about a tenth of all triples as incoming links: over 100,000 from 1M triples on. Output is
+streamed article by article, so 10M triples need little memory. The same seed, size and ontology
+give the same file, byte for byte.
 
 Beside the data file, a manifest (``<name>.json``) lists what the benchmark queries need: hub IRIs,
 a sample of ordinary entities, label search terms, and counts.
@@ -49,7 +52,7 @@ DCT = "http://purl.org/dc/terms/"
 VOID = "http://rdfs.org/ns/void#"
 SCHEMA = "http://schema.org/"
 
-MANIFEST_VERSION = 1  # bench/run.py generates data again when this changes
+MANIFEST_VERSION = 2  # bench/run.py generates data again when this changes
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT_DIR = BENCH_DIR / "data"
@@ -99,6 +102,7 @@ ORIGIN = iri(KGO + "origin")
 PROVIDER = iri(KGO + "provider")
 RECIPIENT = iri(KGO + "recipient")
 CHAIR = iri(KGO + "chair")
+LOCATED_IN = iri(KGO + "locatedIn")
 NIF_CONTEXT = iri(NIF + "Context")
 NIF_PARAGRAPH = iri(NIF + "Paragraph")
 NIF_SENTENCE = iri(NIF + "Sentence")
@@ -193,6 +197,8 @@ LEAD = words(
 )
 HUB_COUNTRIES = ("Republic of Aldoria", "Velmoran Federation", "Kingdom of Ostrava")
 HUB_ORGS = ("United Assembly of Nations", "Continental Security Alliance")
+# localities are numbered, not named from SYLLABLES: the label searches' terms stay selective
+LOCALITY_KINDS = ("Township", "Hamlet")
 
 
 def parse_size(text: str) -> int:
@@ -540,6 +546,8 @@ class Stats:
     articles: int = 0
     facts: int = 0
     sentences: int = 0
+    localities: int = 0
+    gazetteer_quads: int = 0  # with what the inferred graph holds about the localities
 
 
 class Sink:
@@ -810,6 +818,37 @@ def write_article(sink: Sink, gen: Generator, index: int) -> list[Entity]:
     return registered
 
 
+def write_localities(sink: Sink, gen: Generator, share: float) -> None:
+    """Add gazetteer entries until they make ``share`` of the quads written so far.
+
+    Each locality is a place of the biggest hub country; the inferred graph gets what the
+    ontology entails (its superclasses, ``schema:containedInPlace``, the inverse
+    ``kgo:containsPlace``), so every locality adds two incoming links to the country.
+    """
+    country = gen.reg.hub_countries[0]
+    graph = iri(BASE + "graph/gazetteer")
+    inferred = iri(BASE + "graph/inferred")
+    place = iri(KGO + "Place")
+    supers = gen.vocab.supers.get(place, ())
+    st = sink.stats
+    while st.gazetteer_quads < share * st.quads:
+        before = st.quads
+        st.localities += 1
+        n = st.localities
+        node = iri(f"{BASE}id/locality-{n}")
+        sink.quad("gazetteer", graph, node, A, place)
+        sink.quad("gazetteer", graph, node, LABEL, lang(f"{LOCALITY_KINDS[n % 2]} {n}"))
+        link = (node, LOCATED_IN, country.iri)
+        sink.quad("gazetteer", graph, *link)
+        for cls in supers:
+            sink.quad("inferred", inferred, node, A, cls)
+        # no locality contains another: the transitive closure needs no memory here
+        for s, p, o in gen.vocab.entail(link, {}):
+            sink.quad("inferred", inferred, s, p, o)
+        st.gazetteer_quads += st.quads - before
+    sink.flush()
+
+
 def ontology_quads(sink: Sink, vocab: Vocabulary) -> None:
     g = iri(BASE + "graph/ontology")
     for s, p, o in vocab.triples:
@@ -854,6 +893,7 @@ def generate(
     seed: int = 42,
     hub_share: float = 0.5,
     progress: bool = True,
+    gazetteer_share: float = 0.33,
 ) -> dict[str, object]:
     """Write ``triples`` quads or up to one article more; return the manifest."""
     vocab = load_vocabulary()
@@ -874,6 +914,7 @@ def generate(
                 if entity.kind in samples and not entity.hub:
                     samples[entity.kind].offer(entity)
             index += 1
+            write_localities(sink, gen, gazetteer_share)
             now = time.monotonic()
             if progress and now - last_report > 2:
                 last_report = now
@@ -908,6 +949,7 @@ def generate(
         "articles": st.articles,
         "facts": st.facts,
         "sentences": st.sentences,
+        "localities": st.localities,
         "graphs": dict(st.by_graph_kind),
         "entities": {kind: len(items) for kind, items in gen.reg.by_kind.items()},
         "classes": {k.strip("<>"): v for k, v in st.classes.most_common()},
@@ -969,11 +1011,26 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="probability that a link goes to a hub (0.5: about 6%% of all triples link to a hub)",
     )
+    parser.add_argument(
+        "--gazetteer-share",
+        type=float,
+        default=0.33,
+        help="share of the triples that are gazetteer entries of the biggest hub country "
+        "(0.33: it gets about 11%% of all triples as incoming links)",
+    )
     parser.add_argument("--out", type=Path, help="output file (default bench/data/kg-<size>.<fmt>)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     out = args.out or data_path(args.triples, args.format)
-    manifest = generate(args.triples, out, args.format, args.seed, args.hub_share, not args.quiet)
+    manifest = generate(
+        args.triples,
+        out,
+        args.format,
+        args.seed,
+        args.hub_share,
+        not args.quiet,
+        args.gazetteer_share,
+    )
     summary = {k: manifest[k] for k in ("file", "triples", "articles", "hub_incoming_share")}
     print(json.dumps(summary))
     return 0

@@ -49,7 +49,7 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -63,7 +63,7 @@ CONSTRUCT_TYPE = "text/turtle"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 PING = "ping"  # the name of the cell that measures the trivial route
 
-MANIFEST_VERSION = 1  # bench/generate.py writes it; older data is generated again
+MANIFEST_VERSION = 2  # bench/generate.py writes it; older data is generated again
 OURS = "ours"
 OURS_NOCACHE = "ours-nocache"
 OXIGRAPH = "oxigraph"
@@ -275,6 +275,17 @@ class Server:
                 fields = Path(f"/proc/{pid}/statm").read_text().split()
                 total += int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
         return round(total / 2**20, 1)
+
+    def pss_mib(self) -> float | None:
+        """Proportional set size of all the server's processes, in MiB: pages shared between
+        processes (the store's files, forked memory) counted once in all, unlike RSS."""
+        total_kib = 0
+        for pid in self.processes():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total_kib += int(line.split()[1])
+        return round(total_kib / 1024, 1) if total_kib else None
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server's processes (and the children they reaped)."""
@@ -1166,6 +1177,8 @@ def run_size(args: argparse.Namespace, triples: int, command: str) -> SizeResult
 def _json_default(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, Path):
+        return str(value)
     raise TypeError(type(value))
 
 
@@ -1190,6 +1203,30 @@ def load_result(path: Path) -> SizeResult:
     return SizeResult(**raw, cells=cells)
 
 
+def write_results(base: Path, raw: dict[str, Any], report: str) -> None:
+    """A run's figures as ``base``.json and its report as ``base``.md; the report printed."""
+    base.with_suffix(".json").write_text(
+        json.dumps(_no_nan(raw), indent=2, default=_json_default) + "\n", encoding="utf-8"
+    )
+    base.with_suffix(".md").write_text(report, encoding="utf-8")
+    print("\n" + report)
+    print(f"(written {base}.json and .md)", file=sys.stderr)
+
+
+def hold_bench_lock() -> TextIO:
+    """Wait for the benchmark lock: one benchmark at a time on a machine, since two would measure
+    each other and share the stores. Held while the returned file stays open."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    lock = open(DATA_DIR / ".run.lock", "w")  # noqa: SIM115 (held until the process ends)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print("waiting for another run of the benchmark to finish ...", file=sys.stderr)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--report"]:
@@ -1200,27 +1237,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse_args(argv)
     command = " ".join(["bench/run.py", *argv])
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    # one benchmark at a time on a machine: two would measure each other, and share the stores
-    lock = open(DATA_DIR / ".run.lock", "w")  # noqa: SIM115 (held until the process ends)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print("waiting for another run of the benchmark to finish ...", file=sys.stderr)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = hold_bench_lock()  # noqa: F841 (held until the process ends)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for triples in args.sizes:
         result = run_size(args, triples, command)
         report = markdown_report(result)
-        base = RESULTS_DIR / f"{result.size}-{stamp}"
-        base.with_suffix(".json").write_text(
-            json.dumps(_no_nan(asdict(result)), indent=2, default=_json_default) + "\n",
-            encoding="utf-8",
-        )
-        base.with_suffix(".md").write_text(report, encoding="utf-8")
-        print("\n" + report)
-        print(f"(written {base}.json and .md)", file=sys.stderr)
+        write_results(RESULTS_DIR / f"{result.size}-{stamp}", asdict(result), report)
     return 0
 
 

@@ -1,8 +1,10 @@
-"""The ``kgpub`` command: build, coverage, load, namespace, serve."""
+"""The ``kgpub`` command: build, coverage, load, namespace, publish, serve."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +66,49 @@ def cmd_namespace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from kgpub import publish
+
+    folder = args.build if args.build is not None else _settings(args).build_dir / "current"
+    try:
+        endpoints = publish.Endpoints.from_urls(args.to, args.update, args.query)
+        publish.publish(
+            folder,
+            endpoints,
+            batch_triples=args.batch_triples,
+            auth=_publish_credentials(),
+            timeout=args.timeout,
+            stream=sys.stderr,
+        )
+    except publish.PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if not exc.resumable:
+            return 2
+        print(f"to resume, run the same command again: {_publish_command(args)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _publish_credentials() -> tuple[str, str] | None:
+    """Basic auth from the environment, so that no password shows in a process list or a log."""
+    user = os.environ.get("KGPUB_PUBLISH_USER")
+    return (user, os.environ.get("KGPUB_PUBLISH_PASSWORD", "")) if user else None
+
+
+def _publish_command(args: argparse.Namespace) -> str:
+    words = ["kgpub", "publish", "--to", args.to]
+    for flag, value in (
+        ("--update", args.update),
+        ("--query", args.query),
+        ("--build", args.build),
+    ):
+        if value is not None:
+            words += [flag, str(value)]
+    if args.build is None and args.build_dir is not None:
+        words += ["--build-dir", str(args.build_dir)]
+    return shlex.join(words)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from kgpub.server.wsgi import serve
 
@@ -120,6 +165,51 @@ def parser() -> argparse.ArgumentParser:
         "namespace", parents=[common], help="regenerate mappings/kgo.py from the ontology"
     )
     n.set_defaults(func=cmd_namespace)
+
+    pub = sub.add_parser(
+        "publish",
+        parents=[common],
+        help="push a build into a remote SPARQL store (Graph Store Protocol, atomic switch)",
+        description="Stage every named graph of a build in the remote store, then switch them "
+        "live in one SPARQL Update. Credentials for basic auth: KGPUB_PUBLISH_USER and "
+        "KGPUB_PUBLISH_PASSWORD. See docs/publish.md.",
+    )
+    pub.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="Graph Store Protocol endpoint, e.g. http://host:7878/store (Oxigraph), "
+        "http://host:3030/ds/data (Fuseki)",
+    )
+    pub.add_argument(
+        "--update",
+        metavar="URL",
+        help="SPARQL Update endpoint for the switch (default: derived from --to, .../update)",
+    )
+    pub.add_argument(
+        "--query",
+        metavar="URL",
+        help="SPARQL query endpoint for counts (default: derived from --to, .../query)",
+    )
+    pub.add_argument(
+        "--build", type=Path, help="build folder to publish (default <build-dir>/current)"
+    )
+    pub.add_argument(
+        "--batch-triples",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="triples per request when a graph is big (default 50000)",
+    )
+    pub.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="wait this long for each answer while staging (default 120; the switch waits "
+        "as long as the store works)",
+    )
+    pub.set_defaults(func=cmd_publish)
 
     s = sub.add_parser("serve", parents=[common], help="serve the store over HTTP")
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")

@@ -92,10 +92,14 @@ def load(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: no mark, a position
+            problem = f"character {exc.character!r} is not allowed in YAML"
+            line = text.count("\n", 0, exc.position) + 1
         raise DataError(
             f"malformed YAML: {problem}",
             path=path,
-            line=mark.line + 1 if mark else None,
+            line=line,
             fix="check the indentation and quoting on this line (quote text that contains ': ' "
             "or starts with a quote mark)",
         ) from None

@@ -19,7 +19,10 @@ from . import (
     dumps,
     errors,
     home,
+    httpcache,
+    observe,
     ontology_docs,
+    openapi,
     resources,
     responses,
     search,
@@ -49,11 +52,14 @@ def create_app(
     )
     app.config.update(flask_config)
     kgpub = make_services(settings)
+    # before the fronts and the routes take the store and the cache, so they report what they do
+    app.extensions["kgpub.observation"] = observation = observe.observe_services(kgpub)
     app.extensions["kgpub"] = kgpub
     errors.init_app(app)
     responses.init_app(app)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(system.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(ontology_docs.bp)
@@ -66,6 +72,11 @@ def create_app(
         store = kgpub.store
         app.wsgi_app = CacheFront(  # type: ignore[method-assign]
             app.wsgi_app, kgpub.cache, lambda: store.identity, CACHED_PATHS
+        )
+    app.wsgi_app = httpcache.CachePolicy(app.wsgi_app)  # type: ignore[method-assign]
+    if observation.active:  # outermost: every answer is counted and logged, the fronts' too
+        app.wsgi_app = observe.Observer(  # type: ignore[method-assign]
+            app.wsgi_app, app.url_map, observation
         )
     logging.getLogger("kgpub").setLevel(logging.INFO)
     return app

@@ -14,6 +14,7 @@ from kgpub.settings import Settings
 
 from .cache import ResponseCache
 from .querypage import Example, load_examples, load_prefixes
+from .remote import RemoteStore
 from .store import EmbeddedStore, Store
 
 
@@ -45,8 +46,7 @@ def split_config(
 
 
 def make_services(settings: Settings) -> Services:
-    # the store path is taken as given (relative to the working directory, as the build writes it)
-    store = EmbeddedStore(Path(settings.store_path), pool_size=settings.threads + 1)
+    store = make_store(settings)
     ontology = Path(settings.ontology_path)
     return Services(
         settings=settings,
@@ -57,6 +57,22 @@ def make_services(settings: Settings) -> Services:
         examples=load_examples(ontology / "cq"),
         node_modules=(Path(settings.root) / "node_modules").resolve(),
     )
+
+
+def make_store(settings: Settings) -> Store:
+    """The remote SPARQL store when ``backend`` names one, else the build's embedded store.
+    Neither is contacted here: each worker connects on its first query."""
+    if settings.backend:
+        return RemoteStore(
+            settings.backend,
+            dataset=str(Minter(settings.base_iri).dataset),
+            description_graph=str(Minter(settings.base_iri).dataset_graph),
+            union_param=settings.backend_union_param,
+            refresh=settings.backend_refresh,
+            pool_size=settings.threads + 1,
+        )
+    # the store path is taken as given (relative to the working directory, as the build writes it)
+    return EmbeddedStore(Path(settings.store_path), pool_size=settings.threads + 1)
 
 
 def services(app: Flask | None = None) -> Services:

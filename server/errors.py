@@ -75,6 +75,22 @@ class UnsupportedMediaType(HttpError):
     status, title = 415, "Unsupported Media Type"
 
 
+class ResponseTooLarge(HttpError):
+    """The answer would pass ``max_response_bytes``: a client-caused limit, so a 4xx, and sent
+    before any byte of the answer."""
+
+    status, title = 422, "Unprocessable Content"
+
+
+class TooManyRequests(HttpError):
+    """The client is over its share of the endpoint (``fairness``)."""
+
+    status, title = 429, "Too Many Requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, {"Retry-After": str(max(1, retry_after))})
+
+
 class ServiceUnavailable(HttpError):
     status, title = 503, "Service Unavailable"
 
@@ -108,6 +124,8 @@ def from_query_failure(error: QueryFailed, query: str, timeout: float) -> HttpEr
     if error.kind == "not_acceptable":
         kind = Kind(error.message)
         return NotAcceptable(KIND_NAMES[kind], OFFERED[kind])
+    if error.kind == "too_large":
+        return ResponseTooLarge(error.message)
     if error.kind == "store":
         log.error("store unavailable: %s", error.message)
         return ServiceUnavailable("the data store is not available right now")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import json
 import os
@@ -50,6 +51,10 @@ INITIALS = {kind: initial for initial, kind in KINDS.items()}
 LENGTH = struct.Struct("!I")
 # a message up to this size goes out in one system call, and most arrive in one
 SMALL_MESSAGE = 64 * 1024
+
+
+# sends one message made of its arguments: ``send`` on a socket, or a queue in the same process
+Emit = Callable[..., None]
 
 
 def send(sock: socket.socket, *parts: bytes) -> None:
@@ -145,21 +150,42 @@ class CappedBuffer:
         return b"".join(kept)
 
 
+class TooLarge(Exception):
+    """Raised from a sink to stop a serializer once the answer passes its byte cap."""
+
+
 class Sink:
     """Where the answer goes: held back while small, so the worker can still choose the status
-    (a timeout must be a 503, not a cut 200), then streamed in chunks once it grows."""
+    (a timeout must be a 503, not a cut 200), then streamed in chunks once it grows.
+
+    ``limit`` caps the bytes of the whole answer (0: no cap). Passing it while the answer is held
+    back makes it an error answer; passing it while streaming ends the stream with an error, which
+    the worker turns into a response cut off without its end, so no client takes it for complete.
+    """
 
     def __init__(
-        self, sock: socket.socket, head: tuple[str, str, bool], patch: Callable[[bytes], bytes]
+        self,
+        emit: Emit,
+        head: tuple[str, str, bool],
+        patch: Callable[[bytes], bytes],
+        limit: int = 0,
     ) -> None:
-        self.sock = sock
+        self.emit = emit
         self.header = header(*head)
         self.patch = patch
         self.parts: list[bytes] = []
         self.size = 0
         self.streaming = False
+        self.limit = limit
+        self.total = 0
 
     def write(self, data: bytes) -> int:
+        self.total += len(data)
+        if self.limit and self.total > self.limit:
+            raise TooLarge(
+                f"the answer is larger than {self.limit} bytes (max_response_bytes); "
+                "add a LIMIT or select fewer variables"
+            )
         self.parts.append(bytes(data))
         self.size += len(data)
         if self.size >= STREAM_THRESHOLD:
@@ -179,17 +205,17 @@ class Sink:
     def _send_chunk(self) -> None:
         body = self._take()
         if not self.streaming:
-            send(self.sock, HEAD, self.header)
+            self.emit(HEAD, self.header)
             self.streaming = True
-        send(self.sock, DATA, body)
+        self.emit(DATA, body)
 
     def finish(self) -> None:
         if self.streaming:
             if self.parts:
-                send(self.sock, DATA, self._take())
-            send(self.sock, END)
+                self.emit(DATA, self._take())
+            self.emit(END)
         else:
-            send(self.sock, FULL, self.header, self._take())
+            self.emit(FULL, self.header, self._take())
 
 
 def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> None:
@@ -198,9 +224,17 @@ def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> Non
     ``request`` keys: query, default_graphs and named_graphs (lists of IRIs or None), union (bool),
     formats (result kind -> media type, None when the client accepts none), max_rows (0: no cap),
     prefixes (for Turtle and TriG), link (in-band note on a truncated SPARQL JSON/XML answer),
-    limit (the outermost LIMIT of the query text, or None).
+    limit (the outermost LIMIT of the query text, or None), max_bytes (bytes of the answer, 0: no
+    cap).
     """
     result = store.query(request["query"], **_dataset(request))
+    answer(result, request, functools.partial(send, sock))
+
+
+def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
+    """Send the answer of a query as ``emit``'s messages: ``result`` is what a store or a
+    results parser gives (solutions, a boolean, or an iterable of triples), ``request`` as
+    ``handle`` takes it. A remote store's answers go through here too (``remote.py``)."""
     if isinstance(result, ox.QuerySolutions):
         kind = "solutions"
     elif isinstance(result, ox.QueryBoolean):
@@ -209,20 +243,21 @@ def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> Non
         kind = "graph"
     media_type = request["formats"].get(kind)
     if media_type is None:
-        send(sock, ERROR, pickle.dumps(("not_acceptable", kind)))
+        emit(ERROR, pickle.dumps(("not_acceptable", kind)))
         return
     max_rows = request["max_rows"]
+    max_bytes = request.get("max_bytes") or 0
     if kind == "boolean":
-        sink = Sink(sock, (kind, media_type, False), _same)
+        sink = Sink(emit, (kind, media_type, False), _same, max_bytes)
         result.serialize(sink, ox.QueryResultsFormat.from_media_type(media_type))
     elif kind == "solutions":
         limit = request.get("limit")
         if limit is not None and limit <= max_rows:
             max_rows = 0  # the query's own LIMIT keeps it under the cap
-        _solutions(result, media_type, max_rows, request.get("link"), sock)
+        _solutions(result, media_type, max_rows, request.get("link"), emit, max_bytes)
         return
     else:
-        _triples(result, media_type, max_rows, request.get("prefixes") or {}, sock)
+        _triples(result, media_type, max_rows, request.get("prefixes") or {}, emit, max_bytes)
         return
     sink.finish()
 
@@ -243,11 +278,12 @@ def _solutions(
     media_type: str,
     max_rows: int,
     link: str | None,
-    sock: socket.socket,
+    emit: Emit,
+    max_bytes: int = 0,
 ) -> None:
     target = ox.QueryResultsFormat.from_media_type(media_type)
     if max_rows <= 0:
-        sink = Sink(sock, ("solutions", media_type, False), _same)
+        sink = Sink(emit, ("solutions", media_type, False), _same, max_bytes)
         result.serialize(sink, target)
         sink.finish()
         return
@@ -258,7 +294,7 @@ def _solutions(
         result.serialize(capped, ox.QueryResultsFormat.TSV)
     truncated = capped.full
     patch = _note_truncation(media_type, link) if truncated else _same
-    sink = Sink(sock, ("solutions", media_type, truncated), patch)
+    sink = Sink(emit, ("solutions", media_type, truncated), patch, max_bytes)
     body = capped.value()
     if target == ox.QueryResultsFormat.TSV:
         sink.write(body)
@@ -272,11 +308,12 @@ def _triples(
     media_type: str,
     max_rows: int,
     prefixes: dict[str, str],
-    sock: socket.socket,
+    emit: Emit,
+    max_bytes: int = 0,
 ) -> None:
     target = ox.RdfFormat.from_media_type(media_type)
     if max_rows <= 0:
-        sink = Sink(sock, ("graph", media_type, False), _same)
+        sink = Sink(emit, ("graph", media_type, False), _same, max_bytes)
         ox.serialize(result, sink, target, prefixes=_prefixes_for(target, prefixes))
         sink.finish()
         return
@@ -287,7 +324,7 @@ def _triples(
     if truncated:
         del triples[max_rows:]
     patch = _comment_truncation(target, max_rows) if truncated else _same
-    sink = Sink(sock, ("graph", media_type, truncated), patch)
+    sink = Sink(emit, ("graph", media_type, truncated), patch, max_bytes)
     ox.serialize(triples, sink, target, prefixes=_prefixes_for(target, prefixes))
     sink.finish()
 
@@ -431,6 +468,8 @@ def main(argv: list[str]) -> int:
             handle(store, request, sock)
         except SyntaxError as error:
             failure = ("syntax", str(error))
+        except TooLarge as error:
+            failure = ("too_large", str(error))
         except ValueError as error:
             failure = ("bad_request", str(error))
         except OSError as error:

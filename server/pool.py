@@ -6,6 +6,10 @@ query and waits for the answer with a plain blocking read: no timer per query. T
 thread looks at the waiting queries every ``TICK`` seconds and kills the process of one whose
 deadline has passed, which is the only way to stop pyoxigraph; the read then ends, the request
 answers a timeout, and a fresh process is started in the background for the next request.
+
+A pool may run its processes at a lower CPU priority (``nice``): the endpoint's user queries run in
+such a pool, apart from the one the linked-data pages use, so that heavy queries take only the CPU
+the pages leave.
 """
 
 from __future__ import annotations
@@ -58,12 +62,15 @@ class Answer:
     truncated: bool
     body: bytes | None  # the whole body when it was small
     chunks: Iterator[bytes] | None = None  # otherwise the body, streamed
+    # CPU seconds the query process spent on it (for a streamed answer, known once the stream has
+    # ended); None where the platform does not tell
+    cpu_seconds: float | None = None
 
 
 class Executor:
     """One query process and the socket to it."""
 
-    def __init__(self, store_path: str, start_timeout: float) -> None:
+    def __init__(self, store_path: str, start_timeout: float, nice: int = 0) -> None:
         mine, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
@@ -74,6 +81,13 @@ class Executor:
             )
         finally:
             theirs.close()
+        if nice:
+            # set from here, at once: the process's own start-up (an interpreter, the store) is
+            # already work the pages should not wait for
+            with contextlib.suppress(OSError):
+                os.setpriority(
+                    os.PRIO_PROCESS, self.process.pid, os.getpriority(os.PRIO_PROCESS, 0) + nice
+                )
         self.sock = mine
         self.reader = protocol.Reader(mine)
         self.sealed = False
@@ -109,6 +123,14 @@ class Executor:
                 raise QueryTimeout from None
             raise QueryFailed("internal", "the query process ended unexpectedly") from error
 
+    def cpu_seconds(self) -> float | None:
+        """The CPU time the process has used so far, to the nanosecond (Linux's schedstat)."""
+        try:
+            with open(f"/proc/{self.process.pid}/schedstat", "rb") as stat:
+                return int(stat.read().split(None, 1)[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
     def kill(self) -> None:
         try:
             self.process.kill()
@@ -119,10 +141,13 @@ class Executor:
 
 
 class ExecutorPool:
-    def __init__(self, store_path: str, size: int, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, store_path: str, size: int, start_timeout: float = 30.0, nice: int = 0
+    ) -> None:
         self.store_path = store_path
         self.size = max(1, size)
         self.start_timeout = start_timeout
+        self.nice = nice  # added to the processes' CPU niceness: higher runs at lower priority
         self.pid = os.getpid()
         self._idle: list[Executor] = []
         self._live = 0  # started or starting
@@ -146,7 +171,7 @@ class ExecutorPool:
                 return self._idle.pop()
             self._live += 1
         try:
-            return Executor(self.store_path, self.start_timeout)
+            return Executor(self.store_path, self.start_timeout, self.nice)
         except BaseException:
             with self._lock:
                 self._live -= 1
@@ -176,7 +201,7 @@ class ExecutorPool:
                 return
             self._live += 1
         try:
-            executor = Executor(self.store_path, self.start_timeout)
+            executor = Executor(self.store_path, self.start_timeout, self.nice)
         except QueryFailed as error:
             log.warning("could not start a query process: %s", error.message)
             with self._lock:
@@ -234,6 +259,7 @@ class ExecutorPool:
         """Send one query; the answer whole, or its first part and a stream of the rest."""
         deadline = time.monotonic() + timeout
         executor = self._acquire(deadline)
+        cpu_before = executor.cpu_seconds()
         try:
             executor.send(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
             message = self._receive(executor, deadline)
@@ -242,20 +268,26 @@ class ExecutorPool:
             raise
         tag = message[:1]
         if tag == protocol.FULL:
+            cpu = _spent(cpu_before, executor.cpu_seconds())
             self._done(executor)
             kind, media_type, truncated, start = protocol.read_header(message)
-            return Answer(kind, media_type, truncated, message[start:])
+            return Answer(kind, media_type, truncated, message[start:], cpu_seconds=cpu)
         if tag == protocol.ERROR:
             self._done(executor)
             kind, text = pickle.loads(message[1:])
             raise QueryFailed(kind, text)
         kind, media_type, truncated, _ = protocol.read_header(message)
         budget = deadline - time.monotonic()
-        return Answer(kind, media_type, truncated, None, self._stream(executor, budget))
+        answer = Answer(kind, media_type, truncated, None)
+        answer.chunks = self._stream(executor, budget, answer, cpu_before)
+        return answer
 
-    def _stream(self, executor: Executor, budget: float) -> Iterator[bytes]:
+    def _stream(
+        self, executor: Executor, budget: float, answer: Answer, cpu_before: float | None
+    ) -> Iterator[bytes]:
         """The chunks of a large answer. Only the time spent waiting for the process counts
-        against the budget, not the time a slow client takes to read."""
+        against the budget, not the time a slow client takes to read. The answer's CPU time is
+        set when the stream ends, however it ends."""
         finished = False
         try:
             while True:
@@ -269,11 +301,18 @@ class ExecutorPool:
                     finished = True
                     return
                 else:
+                    # the process reported the error and waits for its next query: keep it
+                    finished = True
                     kind, text = pickle.loads(message[1:])
                     raise QueryFailed(kind, text)
         finally:
+            answer.cpu_seconds = _spent(cpu_before, executor.cpu_seconds())
             if finished:
                 self._done(executor)
             else:
                 # timed out, failed, or the client went away: the process may still be writing
                 self._discard(executor)
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else max(0.0, after - before)

@@ -43,8 +43,42 @@ class QueryText:
     names_dataset: bool
     looks_like_update: bool
     limit: int | None  # the outermost query's LIMIT, if any
+    nesting: int = 0  # the deepest nesting of { ( [
+    operators: int = 0  # groups, operators and pattern keywords, counted below
+
+    @property
+    def too_complex(self) -> str | None:
+        """Why the query is refused as too deep or too long a chain, or None.
+
+        Oxigraph parses and evaluates queries recursively: a few thousand nested groups or chained
+        operators exhaust a query process's stack and kill it. The limits sit far above any query
+        a person writes and far below that point.
+        """
+        if self.nesting > MAX_NESTING:
+            return (
+                f"the query nests groups {self.nesting} levels deep; "
+                f"this endpoint takes at most {MAX_NESTING}"
+            )
+        if self.operators > MAX_OPERATORS:
+            return (
+                f"the query has {self.operators} operators and groups; this endpoint takes at "
+                f"most {MAX_OPERATORS}: split it into smaller queries"
+            )
+        return None
 
 
+MAX_NESTING = 128
+MAX_OPERATORS = 2000
+
+
+# a prefixed name may hold '-', '.' and ':' (ex:a-b); it is blanked before operators are counted
+_PREFIXED_NAME = re.compile(r"(?<![\w?$])[A-Za-z_][\w.\-]*:[\w.\-:%]*")
+# what makes the parse or the evaluation one level deeper: openers, operators, pattern keywords
+_OPERATOR = re.compile(
+    r"[{(\[!^|/+*\-]|&&|(?<![\w?$:])(?:union|optional|minus|filter|bind|exists|graph)(?![\w:\-])",
+    re.IGNORECASE,
+)
+_OPEN, _CLOSE = frozenset("{(["), frozenset("})]")
 # LIMIT outside every brace is the outermost query's: subqueries always sit inside braces
 _BRACES_OR_LIMIT = re.compile(r"[{}]|(?<![\w?$:])limit\s+(\d+)", re.IGNORECASE)
 
@@ -87,7 +121,20 @@ def _scan(query: str) -> QueryText:
         names_dataset=bool(_FROM.search(bare)),
         looks_like_update=bool(_UPDATE.match(rest)),
         limit=_outer_limit(bare),
+        nesting=_nesting(bare),
+        operators=len(_OPERATOR.findall(_PREFIXED_NAME.sub(" ", bare))),
     )
+
+
+def _nesting(bare: str) -> int:
+    depth = deepest = 0
+    for char in bare:
+        if char in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSE:
+            depth -= 1
+    return deepest
 
 
 def _outer_limit(bare: str) -> int | None:

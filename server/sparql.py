@@ -7,13 +7,16 @@ service description and browsers the query page. docs/sparql.md describes it for
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, g, render_template, request
 
-from . import description, errors
+from . import description, errors, fairness
 from .cache import request_key
 from .config import Services, services
 from .formats import (
@@ -29,7 +32,7 @@ from .formats import (
     negotiate,
     pick,
 )
-from .pool import Answer, QueryFailed
+from .pool import Answer, Busy, QueryFailed, QueryTimeout
 from .querypage import QueryPage, ResultTable, table_from_json
 from .querytext import QueryText, scan
 from .store import QueryRequest
@@ -95,7 +98,7 @@ def read_request(app: Services) -> ProtocolRequest:
     params = url_params(request.environ.get("QUERY_STRING", ""), app.settings.max_url_bytes)
     body = b""
     if request.method == "POST":
-        body, extra = _read_body()
+        body, extra = _read_body(app.settings.max_body_bytes)
         params += extra
     return protocol_request(params, body)
 
@@ -130,12 +133,33 @@ def protocol_request(params: list[tuple[str, str]], body: bytes) -> ProtocolRequ
     )
 
 
-def _read_body() -> tuple[bytes, list[tuple[str, str]]]:
+def _read_body(max_bytes: int) -> tuple[bytes, list[tuple[str, str]]]:
     """The body and the parameters it carries (a form, or the query itself)."""
     media_type = request.mimetype
     check_body_type(media_type, request.mimetype_params.get("charset", "utf-8").lower())
-    body = request.get_data(cache=False)
+    if request.content_length is None:
+        # chunked: Werkzeug would stop reading at the limit and pass the cut body on as whole
+        body = read_limited(request.environ["wsgi.input"], max_bytes)
+    else:
+        body = request.get_data(cache=False)  # a declared length over the limit is a 413 already
     return body, body_params(media_type, body)
+
+
+BODY_READ = 64 * 1024
+
+
+def read_limited(stream: Any, max_bytes: int) -> bytes:
+    """A body of unknown length, read to its end; 413 as soon as it passes ``max_bytes``."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := stream.read(BODY_READ):
+        size += len(chunk)
+        if size > max_bytes:
+            raise errors.PayloadTooLarge(
+                f"the request body is larger than {max_bytes} bytes; send a shorter query"
+            )
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def check_body_type(media_type: str, charset: str) -> None:
@@ -213,6 +237,8 @@ def check_query(query: str) -> QueryText:
         raise errors.Forbidden(
             "federated queries (SERVICE) are not allowed: this endpoint makes no outbound requests"
         )
+    if facts.too_complex is not None:
+        raise errors.BadRequest(facts.too_complex)
     return facts
 
 
@@ -223,7 +249,10 @@ def run(
     facts: QueryText,
     environ: dict,
 ) -> Answer:
-    """Run the query on the dataset the protocol and the query text ask for."""
+    """Run the query on the dataset the protocol and the query text ask for, within the client's
+    share of the endpoint: admitted first (429 when over it), then charged once it has ended (a
+    streamed answer, when the stream is closed): the CPU time its query process spent on it, or
+    its wall time where that is not known; a query stopped at the time limit, the whole limit."""
     assert protocol.query is not None
     settings = app.settings
     union = protocol.default_graphs is None and not facts.names_dataset
@@ -237,11 +266,109 @@ def run(
         timeout=settings.query_timeout,
         prefixes=app.prefixes,
         truncation_link=_limits_url(environ),
+        max_bytes=settings.max_response_bytes,
     )
+    charge = _admit(app, environ)
+    started = time.monotonic()
     try:
-        return app.store.query(query)
+        answer = app.store.query(query)
+    except QueryTimeout:
+        charge(max(settings.query_timeout, time.monotonic() - started))  # the whole allowance
+        raise
+    except Busy:
+        charge(0.0)  # no query process was free: it never ran
+        raise
     except QueryFailed as error:
+        charge(time.monotonic() - started)
         raise errors.from_query_failure(error, protocol.query, settings.query_timeout) from None
+    except BaseException:
+        charge(time.monotonic() - started)
+        raise
+    if answer.chunks is None:
+        charge(_cost(answer, started))
+    else:
+        answer.chunks = ChargedStream(answer, charge, started, settings.query_timeout)
+    return answer
+
+
+def _cost(answer: Answer, started: float) -> float:
+    """What an answered query costs its client: the work it took, not the time it waited for
+    the CPU behind other clients' queries (which wall time would count)."""
+    if answer.cpu_seconds is not None:
+        return answer.cpu_seconds
+    return time.monotonic() - started
+
+
+def _admit(app: Services, environ: dict) -> Callable[[float], None]:
+    """Count the query as running for its client, or refuse it with 429; what charges it."""
+    settings = app.settings
+    table = fairness.table()
+    try:
+        ticket = table.admit(
+            fairness.client_key(environ, settings.trust_forwarded),
+            settings.client_query_seconds,
+            settings.client_concurrent_queries,
+        )
+    except fairness.Refused as refused:
+        raise errors.TooManyRequests(
+            f"too many queries: {refused.reason}; try again in {refused.retry_after} s "
+            "(the limits are listed at /-/limits)",
+            refused.retry_after,
+        ) from None
+
+    def charge(seconds: float) -> None:
+        table.finish(ticket, seconds)
+
+    return charge
+
+
+class ChargedStream:
+    """The chunks of a streamed answer; its query is charged once, when they end, fail or are
+    closed by the server (also when the client went away)."""
+
+    def __init__(
+        self,
+        answer: Answer,
+        charge: Callable[[float], None],
+        started: float,
+        timeout: float,
+    ) -> None:
+        assert answer.chunks is not None
+        self.answer = answer
+        self.chunks: Iterator[bytes] = answer.chunks
+        self.charge: Callable[[float], None] | None = charge
+        self.started = started
+        self.timeout = timeout
+
+    def __iter__(self) -> ChargedStream:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self.chunks)
+        except QueryTimeout:
+            self._end(self.timeout)
+            raise
+        except BaseException:
+            self._end()
+            raise
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._end()
+
+    def __del__(self) -> None:
+        # a response dropped before the server iterated it still frees the client's place
+        self._end()
+
+    def _end(self, at_least: float = 0.0) -> None:
+        charge, self.charge = self.charge, None
+        if charge is not None:
+            charge(max(at_least, _cost(self.answer, self.started)))
 
 
 def _limits_url(environ: dict) -> str:
@@ -313,7 +440,10 @@ def page_result(app: Services, protocol: ProtocolRequest) -> ResultTable:
         Kind.GRAPH: TURTLE,
     }
     answer = run(app, protocol, formats, facts, request.environ)
-    body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+    try:
+        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+    except QueryFailed as error:  # e.g. an answer that passed max_response_bytes on its way
+        raise errors.from_query_failure(error, protocol.query, app.settings.query_timeout) from None
     if answer.kind == Kind.GRAPH:
         return ResultTable(graph=body.decode("utf-8"), truncated=answer.truncated)
     return table_from_json(body, app.local_links, answer.truncated)

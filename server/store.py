@@ -1,8 +1,10 @@
 """The one interface routes use to reach the data, and its embedded pyoxigraph implementation.
 
-Routes never import pyoxigraph: they call a ``Store``. Today that is ``EmbeddedStore``, the
-read-only build store queried in killable processes (``pool.py``); a store that forwards to a
-remote SPARQL endpoint can stand behind the same interface.
+Routes never import pyoxigraph: they call a ``Store``, one of two: ``EmbeddedStore``, the
+read-only build store queried in killable processes (``pool.py``), or ``remote.RemoteStore``, which
+forwards to a SPARQL 1.1 endpoint over HTTP. The linked-data pages' queries (``LinkedDataQueries``)
+are plain SELECTs through ``select``, written so that they give the same answers whether or not a
+store's default graph is the union of its graphs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class QueryRequest:
     timeout: float = 10.0
     prefixes: Mapping[str, str] = field(default_factory=dict)  # for Turtle and TriG output
     truncation_link: str | None = None  # in-band note on a truncated SPARQL JSON/XML answer
+    max_bytes: int = 0  # bytes of the answer; past them it is an error, never a cut answer
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,8 @@ def build_identity(path: Path) -> str:
 
 # --- the linked-data pages' queries -------------------------------------------------------------
 # Each method below is one SELECT through ``select``, so a store that forwards to a remote SPARQL
-# endpoint inherits them by implementing ``select`` alone.
+# endpoint inherits them by implementing ``select`` alone. Most ask with ``union=False`` and say
+# ``GRAPH ?g {...}`` (named graphs) and a bare pattern (the store's own default graph) explicitly.
 
 NIF = "http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#"
 PREFIXES = (
@@ -238,10 +242,14 @@ class LinkedDataQueries:
         nodes = " ".join(sparql_iri(iri) for iri in iris if is_iri(iri))
         if not nodes:
             return []
+        # each pattern in the named graphs and in the store's own default graph, so the answer
+        # is the same whether or not a store's default graph is the union of its graphs
         rows = self.select(
             f"SELECT ?x WHERE {{ VALUES ?x {{ {nodes} }} FILTER(EXISTS {{ ?x ?p ?o }} || "
-            "EXISTS { ?s ?p ?x } || EXISTS { GRAPH ?x { ?s ?p ?o } }) }",
+            "EXISTS { GRAPH ?g { ?x ?p ?o } } || EXISTS { ?s ?p ?x } || "
+            "EXISTS { GRAPH ?g { ?s ?p ?x } } || EXISTS { GRAPH ?x { ?s ?p ?o } }) }",
             timeout,
+            union=False,
         )
         found = {row["x"].value for row in rows}
         return [iri for iri in iris if iri in found]
@@ -251,22 +259,21 @@ class LinkedDataQueries:
         # every pattern twice: in the named graphs and in the store's own default graph
         out = f"{{ GRAPH ?g {{ {x} ?p ?o }} }} UNION {{ {x} ?p ?o }}"
         into = f"{{ GRAPH ?g {{ ?s ?p {x} }} }} UNION {{ ?s ?p {x} }}"
+        # no ORDER BY anywhere: sorting a hub's 100,000 links costs the engine seconds, counting
+        # them a tenth of a second; the page of links is fetched per predicate (below)
         rows = self.select(
             "SELECT ?k ?s ?p ?o ?g ?n WHERE { "
             f"{{ {{ SELECT ?p ?o ?g WHERE {{ {out} }} LIMIT {int(paging.outgoing)} }} "
             f'BIND("out" AS ?k) }} UNION '
             f"{{ {{ SELECT ?p (COUNT(DISTINCT ?s) AS ?n) WHERE {{ {into} }} GROUP BY ?p }} "
             f'BIND("count" AS ?k) }} UNION '
-            f"{{ {{ SELECT DISTINCT ?s ?p WHERE {{ {into} }} ORDER BY ?p ?s "
-            f"LIMIT {int(paging.incoming)} OFFSET {int(paging.offset)} }} "
-            f'{{ GRAPH ?g {{ ?s ?p {x} }} }} UNION {{ ?s ?p {x} }} BIND("in" AS ?k) }} UNION '
             f"{{ {{ SELECT ?s ?p ?o WHERE {{ GRAPH {x} {{ ?s ?p ?o }} }} "
             f'LIMIT {int(paging.contents)} }} BIND("graph" AS ?k) }} }}',
             timeout,
             union=False,
         )
         node = Term("uri", iri)
-        out_rows, in_rows, contents = [], [], []
+        out_rows, contents = [], []
         counts: dict[str, int] = {}
         for row in rows:
             kind = row["k"].value
@@ -274,10 +281,21 @@ class LinkedDataQueries:
                 out_rows.append(QuadRow(node, row["p"], row["o"], row.get("g")))
             elif kind == "count":
                 counts[row["p"].value] = int(row["n"].value)
-            elif kind == "in":
-                in_rows.append(QuadRow(row["s"], row["p"], node, row.get("g")))
             else:
                 contents.append(QuadRow(row["s"], row["p"], row["o"], node))
+        windows = incoming_windows(counts, paging.offset, paging.incoming)
+        in_rows = []
+        if windows:
+            # links in predicate order, then in the store's index order: stable for a build, and
+            # a page reads only the links before it of its own predicates, never sorts them all
+            branches = " UNION ".join(
+                f"{{ {{ SELECT DISTINCT ?s WHERE {{ {{ GRAPH ?g {{ ?s {p} {x} }} }} UNION "
+                f"{{ ?s {p} {x} }} }} LIMIT {take} OFFSET {skip} }} "
+                f"{{ GRAPH ?g {{ ?s {p} {x} }} }} UNION {{ ?s {p} {x} }} BIND({p} AS ?p) }}"
+                for p, skip, take in ((sparql_iri(p), skip, take) for p, skip, take in windows)
+            )
+            page = self.select(f"SELECT ?s ?p ?g WHERE {{ {branches} }}", timeout, union=False)
+            in_rows = [QuadRow(row["s"], row["p"], node, row.get("g")) for row in page]
         return ResourceRows(out_rows, in_rows, counts, contents)
 
     def annotations(
@@ -367,100 +385,6 @@ class LinkedDataQueries:
                 )
         return TextRows(own, segments, facts, derived, quotes)
 
-
-def _value(term: Term | None) -> str | None:
-    return None if term is None else term.value
-
-
-def build_time(path: Path) -> float:
-    """The build's time: its manifest's mtime when the store sits in a build folder, else the
-    store folder's own."""
-    real = path.resolve()
-    for candidate in (real.parent / "manifest.json", real):
-        try:
-            return candidate.stat().st_mtime
-        except OSError:
-            continue
-    return 0.0
-
-
-# the graph formats written with the prefixes of a query request
-PREFIXED = (TURTLE, TRIG)
-
-
-class EmbeddedStore(LinkedDataQueries):
-    """The build's pyoxigraph store, opened read-only by query processes of this worker."""
-
-    def __init__(self, path: Path, pool_size: int) -> None:
-        self.path = path
-        # the symlink is resolved once: every query process of this server reads the same build
-        self.real_path = str(path.resolve())
-        self.pool_size = pool_size
-        self._identity: str | None = None
-        self._modified: float | None = None
-        self._pool: ExecutorPool | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def identity(self) -> str:
-        if self._identity is None:
-            self._identity = build_identity(self.path)
-        return self._identity
-
-    @property
-    def modified(self) -> float:
-        if self._modified is None:
-            self._modified = build_time(self.path)
-        return self._modified
-
-    def _executors(self) -> ExecutorPool:
-        """The pool of this process, made after the fork: processes and sockets are not shared
-        across worker processes."""
-        pool = self._pool
-        if pool is not None and pool.pid == os.getpid():
-            return pool
-        with self._lock:
-            if self._pool is None or self._pool.pid != os.getpid():
-                if not Path(self.real_path).is_dir():
-                    raise QueryFailed("store", f"no store at {self.path}: build it first")
-                self._pool = ExecutorPool(self.real_path, self.pool_size)
-                atexit.register(self._pool.close)
-            return self._pool
-
-    def query(self, request: QueryRequest) -> Answer:
-        message = {
-            "query": request.query,
-            "default_graphs": _list(request.default_graphs),
-            "named_graphs": _list(request.named_graphs),
-            "union": request.union_default_graph,
-            "formats": {
-                str(kind): (fmt.media_type if fmt is not None else None)
-                for kind, fmt in request.formats.items()
-            },
-            "max_rows": request.max_rows,
-            # only a graph written as Turtle or TriG uses them: not sent for nothing
-            "prefixes": (
-                dict(request.prefixes) if request.formats.get(Kind.GRAPH) in PREFIXED else {}
-            ),
-            "link": request.truncation_link,
-            # with a LIMIT within the cap, rows need no counting: one pass, straight to the format
-            "limit": scan(request.query).limit,
-        }
-        return self._executors().run(message, request.timeout)
-
-    def select(self, sparql: str, timeout: float, union: bool = True) -> list[dict[str, Term]]:
-        answer = self.query(
-            QueryRequest(
-                sparql, {Kind.SOLUTIONS: SPARQL_JSON}, union_default_graph=union, timeout=timeout
-            )
-        )
-        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
-        document = json.loads(body)
-        return [
-            {name: _term(value) for name, value in binding.items()}
-            for binding in document["results"]["bindings"]
-        ]
-
     def resource_quads(self, iri: str, limit: int, timeout: float) -> list[QuadRow]:
         node = "<" + iri.replace(">", "%3E") + ">"
         rows = self.select(
@@ -481,17 +405,153 @@ class EmbeddedStore(LinkedDataQueries):
             "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } "
             f"GROUP BY ?g ORDER BY ?g LIMIT {int(limit) + 1}",
             timeout,
+            union=False,
         )
         graphs = {row["g"].value: int(row["n"].value) for row in rows[:limit]}
         return Counts(default_count, graphs, len(rows) > limit)
 
+
+def incoming_windows(
+    counts: Mapping[str, int], offset: int, size: int
+) -> list[tuple[str, int, int]]:
+    """The links a page of incoming links holds, as (predicate, links skipped, links taken): the
+    links are in predicate order (by IRI), so a page spans one predicate or a few."""
+    windows = []
+    skip = offset
+    for predicate in sorted(counts):
+        if size <= 0:
+            break
+        count = counts[predicate]
+        if skip >= count:
+            skip -= count
+            continue
+        take = min(count - skip, size)
+        windows.append((predicate, skip, take))
+        size -= take
+        skip = 0
+    return windows
+
+
+def _value(term: Term | None) -> str | None:
+    return None if term is None else term.value
+
+
+def build_time(path: Path) -> float:
+    """The build's time: its manifest's mtime when the store sits in a build folder, else the
+    store folder's own."""
+    real = path.resolve()
+    for candidate in (real.parent / "manifest.json", real):
+        try:
+            return candidate.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+# the graph formats written with the prefixes of a query request
+PREFIXED = (TURTLE, TRIG)
+# the CPU niceness of the processes running the endpoint's user queries: the pages' look-ups, in
+# processes of normal priority, stay fast while heavy queries saturate the CPU
+USER_QUERY_NICE = 10
+
+
+class EmbeddedStore(LinkedDataQueries):
+    """The build's pyoxigraph store, opened read-only by query processes of this worker."""
+
+    def __init__(self, path: Path, pool_size: int) -> None:
+        self.path = path
+        # the symlink is resolved once: every query process of this server reads the same build
+        self.real_path = str(path.resolve())
+        self.pool_size = pool_size
+        self._identity: str | None = None
+        self._modified: float | None = None
+        self._pools: dict[int, ExecutorPool] = {}  # by niceness: the pages' and the endpoint's
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            self._identity = build_identity(self.path)
+        return self._identity
+
+    @property
+    def modified(self) -> float:
+        if self._modified is None:
+            self._modified = build_time(self.path)
+        return self._modified
+
+    def _executors(self, nice: int = 0) -> ExecutorPool:
+        """A pool of this process, made after the fork: processes and sockets are not shared
+        across worker processes. ``nice`` 0 is the pages' pool; the endpoint's user queries have
+        their own, at a lower priority, holding at most one process per request thread."""
+        pool = self._pools.get(nice)
+        if pool is not None and pool.pid == os.getpid():
+            return pool
+        with self._lock:
+            pool = self._pools.get(nice)
+            if pool is None or pool.pid != os.getpid():
+                if not Path(self.real_path).is_dir():
+                    raise QueryFailed("store", f"no store at {self.path}: build it first")
+                size = self.pool_size if nice == 0 else max(1, self.pool_size - 1)
+                pool = ExecutorPool(self.real_path, size, nice=nice)
+                self._pools[nice] = pool
+                atexit.register(pool.close)
+            return pool
+
+    def query(self, request: QueryRequest) -> Answer:
+        """A user query of the endpoint, in the low-priority pool."""
+        return self._executors(USER_QUERY_NICE).run(self._message(request), request.timeout)
+
+    def _message(self, request: QueryRequest) -> dict:
+        return answer_message(request)
+
+    def select(self, sparql: str, timeout: float, union: bool = True) -> list[dict[str, Term]]:
+        request = QueryRequest(
+            sparql, {Kind.SOLUTIONS: SPARQL_JSON}, union_default_graph=union, timeout=timeout
+        )
+        answer = self._executors().run(self._message(request), timeout)
+        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+        return json_rows(body)
+
     def close(self) -> None:
-        if self._pool is not None and self._pool.pid == os.getpid():
-            self._pool.close()
+        for pool in self._pools.values():
+            if pool.pid == os.getpid():
+                pool.close()
+
+
+def answer_message(request: QueryRequest) -> dict:
+    """What ``executor.handle`` and ``executor.answer`` take: the query, its dataset and how to
+    write its answer (formats, caps, prefixes), as plain data."""
+    return {
+        "query": request.query,
+        "default_graphs": _list(request.default_graphs),
+        "named_graphs": _list(request.named_graphs),
+        "union": request.union_default_graph,
+        "formats": {
+            str(kind): (fmt.media_type if fmt is not None else None)
+            for kind, fmt in request.formats.items()
+        },
+        "max_rows": request.max_rows,
+        # only a graph written as Turtle or TriG uses them: not sent for nothing
+        "prefixes": (dict(request.prefixes) if request.formats.get(Kind.GRAPH) in PREFIXED else {}),
+        "link": request.truncation_link,
+        # with a LIMIT within the cap, rows need no counting: one pass, straight to the format
+        "limit": scan(request.query).limit,
+        "max_bytes": request.max_bytes,
+    }
 
 
 def _list(values: Sequence[str] | None) -> list[str] | None:
     return None if values is None else list(values)
+
+
+def json_rows(body: bytes) -> list[dict[str, Term]]:
+    """The rows of a SPARQL JSON results document."""
+    document = json.loads(body)
+    return [
+        {name: _term(value) for name, value in binding.items()}
+        for binding in document["results"]["bindings"]
+    ]
 
 
 def _term(value: dict) -> Term:

@@ -26,6 +26,8 @@ from typing import Any
 from kgpub.settings import Settings
 
 from . import create_app
+from .observe import ACCESS_LOGGER, multiprocess_metrics
+from .remote import check_backend_url
 from .runtime import shared_runtime_dir
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ TARGET = "kgpub.server.wsgi:worker_app"
 BACKLOG = 2048
 # seconds a worker may take to finish its requests once asked to stop, then it is killed
 GRACEFUL_SECONDS = 10
+# the HTTP server's read buffer can be no smaller
+MIN_HEAD_BUFFER = 8192
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -80,7 +84,21 @@ def logging_config() -> dict[str, Any]:
         "stream": "ext://sys.stderr",
     }
     config["loggers"]["kgpub"] = {"handlers": ["kgpub"], "level": "INFO", "propagate": False}
+    # the access lines are JSON documents, one per line, with nothing around them
+    config["handlers"]["kgpub_access"] = {"()": "kgpub.server.observe.LineHandler", "fd": 2}
+    config["loggers"][ACCESS_LOGGER] = {
+        "handlers": ["kgpub_access"],
+        "level": "INFO",
+        "propagate": False,
+    }
     return config
+
+
+def head_buffer_bytes(settings: Settings) -> int:
+    """The largest request head (request line and headers) the HTTP server reads: a URL of up to
+    ``max_url_bytes`` plus ``max_header_bytes`` of headers. Beyond it the server answers 431 and
+    closes the connection, before the app sees anything."""
+    return max(MIN_HEAD_BUFFER, settings.max_url_bytes + settings.max_header_bytes)
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -94,10 +112,16 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         "interface": Interfaces.WSGI,
         "workers": worker_count(settings),
-        "blocking_threads": settings.threads,
+        # a thread for every request a worker takes on: threads only wait (for a query process, a
+        # client's turn); the work is bounded by the query processes, ``threads`` per pool
+        "blocking_threads": max(settings.threads, settings.max_concurrent_requests),
         "backlog": BACKLOG,
+        # requests a worker takes on at once; the next ones wait, unread, in the listen backlog
+        "backpressure": max(1, settings.max_concurrent_requests),
         "http": HTTPModes.http1,
-        "http1_settings": HTTP1Settings(keep_alive=True),
+        "http1_settings": HTTP1Settings(
+            keep_alive=True, max_buffer_size=head_buffer_bytes(settings)
+        ),
         "websockets": False,
         "workers_kill_timeout": GRACEFUL_SECONDS,
         "log_dictconfig": logging_config(),
@@ -109,18 +133,27 @@ def serve(settings: Settings) -> None:
     """Serve until stopped (SIGINT/SIGTERM); the query processes go with their workers."""
     from granian import Granian
 
-    store = Path(settings.store_path)
-    if not store.is_dir():
-        log.warning("no store at %s yet: queries will answer 503 until it is built", store)
+    source = data_source(settings)
     print(
-        f"kgpub: serving http://{settings.host}:{settings.port}/sparql from {store} "
+        f"kgpub: serving http://{settings.host}:{settings.port}/sparql from {source} "
         f"({worker_count(settings)} workers x {settings.threads} threads)",
         file=sys.stderr,
         flush=True,
     )
     os.environ[SETTINGS_VARIABLE] = settings_to_text(settings)
-    with shared_runtime_dir():
+    with shared_runtime_dir() as runtime, multiprocess_metrics(runtime):
         Granian(**granian_options(settings)).serve()
+
+
+def data_source(settings: Settings) -> str:
+    """What the start-up line names as the data served: the remote store's URL (checked now, so a
+    wrong one stops the start with a clear message) or the store folder."""
+    if settings.backend:
+        return f"the SPARQL store at {check_backend_url(settings.backend)}"
+    store = Path(settings.store_path)
+    if not store.is_dir():
+        log.warning("no store at %s yet: queries will answer 503 until it is built", store)
+    return str(store)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
@@ -142,6 +175,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     )
     parser.add_argument("--workers", type=int, help="worker processes, 0: one per core")
     parser.add_argument("--threads", type=int, help="request threads per worker")
+    parser.add_argument(
+        "--backend",
+        help="URL of a remote SPARQL query endpoint to serve instead of the embedded store "
+        "(setting: backend)",
+    )
     args = parser.parse_args(argv)
     overrides = {
         "root": args.root,
@@ -153,6 +191,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         "max_rows": args.max_rows,
         "workers": args.workers,
         "threads": args.threads,
+        "backend": args.backend,
     }
     return Settings.load(overrides=overrides, config_file=args.config)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+from kgpub.mappings import load as load_module
 
 from kgpub.cli import main
 
@@ -82,3 +83,58 @@ def test_bad_files_are_named_and_leave_nothing(
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     code, log = run("load", str(tmp_path / "nope.ttl"), "--store", str(tmp_path / "s"))
     assert code == 1 and "nope.ttl" in log and "no such file" in log
+
+
+def nquads(count: int) -> str:
+    return "".join(
+        f'<http://example.org/s{i}> <http://example.org/p> "{i}" <http://example.org/g> .\n'
+        for i in range(count)
+    )
+
+
+def test_progress_counts_triples_as_the_file_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load_module, "PROGRESS_EVERY", 0.0)  # a line at every read
+    (tmp_path / "big.nq").write_text(nquads(5000))
+    code, log = run("load", str(tmp_path / "big.nq"), "--store", str(tmp_path / "s"))
+    assert code == 0, log
+    progress = [line for line in log.splitlines() if "triples read" in line]
+    counts = [int(line.split()[0].replace(",", "")) for line in progress]
+    assert len(counts) > 1 and counts == sorted(counts)  # rising while the file is read
+    assert progress[-1].startswith("  5,000 triples read (100%)")
+    assert "writing the indexes" in progress[-1]
+    assert "big.nq: 5,000 triples in" in log and "triples/s" in log
+    assert "done: 5000 quads" in log
+
+
+def test_progress_in_megabytes_for_turtle_and_gzip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load_module, "PROGRESS_EVERY", 0.0)
+    (tmp_path / "a.ttl.gz").write_bytes(gzip.compress(TURTLE.encode()))
+    code, log = run("load", str(tmp_path / "a.ttl.gz"), "--store", str(tmp_path / "s"))
+    assert code == 0, log
+    assert "MB read (100%)" in log and "a.ttl.gz: loaded in" in log
+    assert "done: 2 quads" in log
+
+
+def test_a_terminal_gets_one_line_redrawn(tmp_path: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    (tmp_path / "a.nq").write_text(nquads(10))
+    out = Terminal()
+    assert load_module.load([tmp_path / "a.nq"], tmp_path / "s", stream=out) == 10
+    log = out.getvalue()
+    assert "\r  10 triples read (100%)" in log and "\r\x1b[K[1/1] a.nq: 10 triples" in log
+    assert log.count("\n") == 4  # loading, the file's summary, optimizing, done
+
+
+def test_a_gzip_file_cut_short_is_named(tmp_path: Path) -> None:
+    (tmp_path / "cut.nq.gz").write_bytes(gzip.compress(nquads(2000).encode())[:3000])
+    code, log = run("load", str(tmp_path / "cut.nq.gz"), "--store", str(tmp_path / "s"))
+    assert code == 1
+    assert "cut.nq.gz" in log and "cannot read the file" in log and "fix:" in log
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.nq.gz"]

@@ -9,10 +9,27 @@
   var config = JSON.parse(element.getAttribute("data-config"));
   document.body.classList.add("scripted");
 
+  // the SPARQL protocol's own parameters; the rest of a page address (format=html, example=...)
+  // is for this page and must not ride along with the editor's queries
+  var DATASET_PARAMETERS = ["default-graph-uri", "named-graph-uri"];
+  var queryFromAddress = false;
+
+  function fromAddress(tab) {
+    // a shared link (#query=...) or an address with ?query=: the editor opens (and runs) that query,
+    // against this endpoint only
+    queryFromAddress = true;
+    tab.requestConfig.endpoint = config.endpoint;
+    tab.requestConfig.args = (tab.requestConfig.args || []).filter(function (arg) {
+      return DATASET_PARAMETERS.indexOf(arg.name) >= 0;
+    });
+    return tab;
+  }
+
   var yasgui = new Yasgui(element, {
     requestConfig: { endpoint: config.endpoint, method: "POST" },
     copyEndpointOnNewTab: false,
     persistenceId: null, // every visit starts from the query the page was given
+    populateFromUrl: fromAddress,
     endpointCatalogueOptions: { getData: function () { return [{ endpoint: config.endpoint }]; } },
     yasqe: { autocompleters: ["variables"] }, // the others call services on the internet
   });
@@ -34,7 +51,9 @@
     return lines.length ? lines.join("\n") + "\n" + query : query;
   }
 
-  currentTab().setQuery(prefixed(config.query));
+  if (!queryFromAddress) {
+    currentTab().setQuery(prefixed(config.query));
+  }
 
   document.querySelectorAll("a[data-example]").forEach(function (link) {
     link.addEventListener("click", function (event) {

@@ -4,9 +4,7 @@ query or the protocol names."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,43 +13,9 @@ from kgpub.server.formats import SPARQL_JSON, Kind
 from kgpub.server.pool import ExecutorPool, QueryFailed
 from kgpub.server.store import EmbeddedStore, QueryRequest
 
+from tests.e2e.conftest import Listener
+
 pytestmark = pytest.mark.e2e
-
-
-class Listener:
-    """Counts the connections made to it."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
-        self.connections = 0
-        self.running = True
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.running = False
-        self.thread.join()
-        self.sock.close()
-
-
-@pytest.fixture()
-def listener() -> Iterator[Listener]:
-    listener = Listener()
-    yield listener
-    listener.close()
 
 
 def test_listener_works(listener: Listener) -> None:

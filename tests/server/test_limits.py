@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
 import rdflib
@@ -246,3 +247,107 @@ class TestCache:
     def test_off(self, client: FlaskClient, app: Flask) -> None:
         assert app.extensions["kgpub"].cache is None
         assert get(client, "ASK {}").status_code == 200
+
+
+CROSS = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"  # 36^3 rows: tens of megabytes
+
+
+class TestResponseBytes:
+    def test_a_whole_answer_over_the_cap_is_an_error_before_any_byte(
+        self, app_factory: Callable[..., Flask]
+    ) -> None:
+        client = app_factory(max_response_bytes=500).test_client()
+        for query, accept in ((ALL, None), (ALL_TRIPLES, "text/turtle")):
+            response = get(client, query, accept)
+            assert response.status_code == 422
+            assert response.mimetype == "text/plain"
+            text = response.get_data(as_text=True)
+            assert "larger than 500 bytes" in text and "LIMIT" in text
+            assert "http" not in text  # none of the answer's terms leaked into the error
+
+    def test_under_the_cap_is_whole(self, app_factory: Callable[..., Flask]) -> None:
+        client = app_factory(max_response_bytes=500).test_client()
+        response = get(client, "SELECT * { ?s ?p ?o } LIMIT 1")
+        assert response.status_code == 200
+        assert len(json.loads(response.data)["results"]["bindings"]) == 1
+
+    def test_a_streamed_answer_passing_the_cap_fails_before_its_end(
+        self, app_factory: Callable[..., Flask]
+    ) -> None:
+        """Past the first megabyte an answer is streamed; past the cap the stream fails, so the
+        server cuts the response off (the end-to-end test shows what a client gets)."""
+        from kgpub.server.pool import QueryFailed
+
+        cap = 1_500_000
+        app = app_factory(max_rows=0, max_response_bytes=cap)
+        response = app.test_client().get("/sparql", query_string={"query": CROSS}, buffered=False)
+        assert response.status_code == 200  # the head went out before the cap was passed
+        received = 0
+        with pytest.raises(QueryFailed) as failed:
+            for chunk in response.response:
+                received += len(chunk)
+        response.close()
+        assert failed.value.kind == "too_large"
+        assert 1_000_000 <= received <= cap
+
+    def test_the_query_page_says_so(self, app_factory: Callable[..., Flask]) -> None:
+        client = app_factory(max_response_bytes=500).test_client()
+        page = {"query": ALL, "format": "html"}
+        response = client.get("/sparql", query_string=page, headers={"Accept": "text/html"})
+        assert response.status_code == 422
+        assert "larger than 500 bytes" in response.get_data(as_text=True)
+
+
+class TestLimitsPage:
+    def test_every_limit_with_its_value(self, app_factory: Callable[..., Flask]) -> None:
+        app = app_factory(
+            max_response_bytes=123_456,
+            max_header_bytes=9_999,
+            max_concurrent_requests=7,
+            client_query_seconds=42.5,
+            client_concurrent_queries=3,
+        )
+        limits = app.test_client().get("/-/limits").get_json()
+        expected = {
+            "query_timeout": 10.0,
+            "max_rows": 10_000,
+            "max_response_bytes": 123_456,
+            "max_body_bytes": 1_000_000,
+            "max_url_bytes": 8_192,
+            "max_header_bytes": 9_999,
+            "max_concurrent_requests": 7,
+            "client_query_seconds": 42.5,
+            "client_concurrent_queries": 3,
+        }
+        listed = {row["setting"]: row for row in limits["limits"]}
+        assert set(listed) == set(expected)
+        for name, value in expected.items():
+            assert listed[name]["value"] == value
+            assert listed[name]["unit"] and listed[name]["beyond"]
+            assert limits.get(name, limits.get(f"{name}_seconds")) == value
+        assert "431" in listed["max_header_bytes"]["beyond"]
+        assert "429" in listed["client_query_seconds"]["beyond"]
+        assert "peer address" in limits["client_address"]
+
+
+class TestChunkedBody:
+    """A body without Content-Length (chunked) is read to its end, never cut at the limit."""
+
+    def post_chunked(self, client: FlaskClient, body: bytes):
+        return client.post(
+            "/sparql",
+            input_stream=io.BytesIO(body),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Transfer-Encoding": "chunked",
+            },
+        )
+
+    def test_over_the_limit_is_413(self, client: FlaskClient) -> None:
+        response = self.post_chunked(client, b"query=ASK%7B%7D%23" + b"a" * 1_100_000)
+        assert response.status_code == 413
+        assert "larger than 1000000 bytes" in response.get_data(as_text=True)
+
+    def test_within_the_limit_runs(self, client: FlaskClient) -> None:
+        response = self.post_chunked(client, b"query=ASK%7B%7D%23" + b"a" * 1000)
+        assert response.status_code == 200 and json.loads(response.data)["boolean"] is True

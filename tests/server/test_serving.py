@@ -64,7 +64,13 @@ class TestSettingsForWorkers:
         )
         options = wsgi.granian_options(settings)
         assert options["address"] == "0.0.0.0" and options["port"] == 9000
-        assert options["workers"] == 3 and options["blocking_threads"] == 5
+        assert options["workers"] == 3
+        # a thread per connection taken on; the query processes (threads) bound the work
+        assert options["blocking_threads"] == max(5, settings.max_concurrent_requests)
+        assert options["backpressure"] == settings.max_concurrent_requests
+        assert options["http1_settings"].max_buffer_size == (
+            settings.max_url_bytes + settings.max_header_bytes
+        )
         assert options["interface"] == "wsgi" and options["factory"] is True
         assert options["target"] == wsgi.TARGET
         assert options["http1_settings"].keep_alive

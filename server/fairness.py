@@ -1,0 +1,320 @@
+"""Per-client fairness on ``/sparql``: a budget of query time per minute and a cap on running
+queries, shared by every worker process of the server.
+
+A client is its address (``client_key``). Its record lives in a small fixed-size table in a file
+under the server's runtime folder, mapped into memory by every worker and locked with ``fcntl``
+(and a thread lock, as ``flock`` does not separate the threads of one process). A record is one
+slot, found by a hash of the client's key:
+
+    key hash | window start | seconds used in the window | running queries | sum of their starts
+    | last touched
+
+Before a query runs, ``admit`` refuses it (``Refused``, answered 429) when the client has used its
+``client_query_seconds`` in the current minute, counting the time its running queries have taken so
+far, or when it already has ``client_concurrent_queries`` running and none of them finishes within
+``ADMISSION_WAIT``: light queries finish in milliseconds, so a client running many of them at once
+waits a moment instead of being refused, while one holding its running slots with heavy queries is
+refused. After the query (answer, error, timeout, or the end of a streamed answer) ``finish``
+charges what it cost (``sparql.run`` decides: the query process's CPU time, a stopped query its
+whole time limit). Times are ``time.monotonic()``, one clock for every process of the machine.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import ipaddress
+import math
+import mmap
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .runtime import runtime_dir
+
+WINDOW_SECONDS = 60.0
+SLOTS = 4096
+PROBES = 16  # slots looked at from a key's home slot before a record is evicted
+# how long a query beyond the client's concurrent cap waits for one of its running queries to end
+ADMISSION_WAIT = 1.0
+POLL_SECONDS = 0.01
+# a refusal for a spent budget is answered after this pause (at most), so that a client ignoring
+# Retry-After cannot turn refusals into a flood that takes the CPU from everyone else
+REFUSAL_PAUSE = 0.5
+# a record untouched this long is free; also repairs the running count of a worker that died
+STALE_SECONDS = 10 * WINDOW_SECONDS
+
+# key hash, window start, seconds used, running queries, (padding), sum of their starts, touched
+SLOT = struct.Struct("<QddIIdd")
+
+
+class Refused(Exception):
+    """The client is over one of its limits; ``retry_after`` is in whole seconds, at least 1."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A running query's place in the table, handed back to ``finish``."""
+
+    slot: int | None  # None: the table had no room, the query runs unaccounted
+    key_hash: int
+    started: float
+
+
+@dataclass
+class Record:
+    key_hash: int
+    window_start: float
+    used: float
+    running: int
+    start_sum: float
+    touched: float
+
+    def roll(self, now: float) -> None:
+        """A new window when the current one is over."""
+        if now - self.window_start >= WINDOW_SECONDS:
+            self.window_start, self.used = now, 0.0
+
+    def spent(self, now: float) -> float:
+        """Seconds charged in this window plus what the running queries have taken so far."""
+        return self.used + max(0.0, self.running * now - self.start_sum)
+
+
+def client_key(environ: dict, trust_forwarded: bool) -> str:
+    """Who is asking: the peer address, or with ``trust_forwarded`` (behind our own proxy) the
+    address that proxy appended last to X-Forwarded-For; the entries before it are whatever the
+    client chose to send, so they would let it pose as anyone. IPv6 addresses count per /64, the
+    block one subscriber usually gets, so rotating addresses inside it buys nothing."""
+    address = environ.get("REMOTE_ADDR", "") or ""
+    if trust_forwarded:
+        last = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if last:
+            address = last
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def key_hash(key: str) -> int:
+    digest = hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1  # 0 marks an empty slot
+
+
+class ClientTable:
+    """The shared table, one file mapped by every process that opens it."""
+
+    def __init__(
+        self, path: Path, slots: int = SLOTS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.path = path
+        self.slots = slots
+        self.clock = clock
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            size = slots * SLOT.size
+            fcntl.flock(fd, fcntl.LOCK_EX)  # two workers may create it at once
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            self._map = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._lock = threading.Lock()
+        self.pid = os.getpid()  # a mapping is not shared across a fork: each worker opens its own
+
+    # --- the two operations -------------------------------------------------------------------
+
+    def admit(
+        self,
+        key: str,
+        budget: float,
+        concurrent: int,
+        wait: float = ADMISSION_WAIT,
+        pause: float = REFUSAL_PAUSE,
+    ) -> Ticket:
+        """Count a query as running for ``key``, or raise ``Refused``."""
+        hashed = key_hash(key)
+        deadline = self.clock() + wait
+        while True:
+            now = self.clock()
+            with self._locked():
+                slot, record = self._find(hashed, now)
+                if record is None:
+                    return Ticket(None, hashed, now)
+                record.roll(now)
+                over_budget = budget > 0 and record.spent(now) >= budget
+                if over_budget:
+                    self._write(slot, record)
+                    window_left = record.window_start + WINDOW_SECONDS - now
+                elif concurrent <= 0 or record.running < concurrent:
+                    record.running += 1
+                    record.start_sum += now
+                    record.touched = now
+                    self._write(slot, record)
+                    return Ticket(slot, hashed, now)
+            if over_budget:
+                time.sleep(min(pause, window_left))
+                raise Refused(
+                    f"this client has used its {budget:g} s of query time for this minute",
+                    _whole_seconds(window_left),
+                )
+            if now >= deadline:
+                raise Refused(
+                    f"this client already has {concurrent} queries running; wait for one to finish",
+                    1,
+                )
+            time.sleep(POLL_SECONDS)
+
+    def finish(self, ticket: Ticket, seconds: float) -> None:
+        """The query of ``ticket`` has ended: charge ``seconds`` and free its running place."""
+        if ticket.slot is None:
+            return
+        now = self.clock()
+        with self._locked():
+            record = self._read(ticket.slot)
+            if record.key_hash != ticket.key_hash:
+                return  # evicted meanwhile: nothing left to charge
+            record.roll(now)
+            record.used += max(0.0, seconds)
+            if record.running > 0:
+                record.running -= 1
+                record.start_sum = max(0.0, record.start_sum - ticket.started)
+            if record.running == 0:
+                record.start_sum = 0.0
+            record.touched = now
+            self._write(ticket.slot, record)
+
+    def usage(self, key: str) -> tuple[float, int]:
+        """(seconds used in the current window, running queries) of ``key``: for tests and
+        diagnostics."""
+        hashed = key_hash(key)
+        now = self.clock()
+        with self._locked():
+            home = hashed % self.slots
+            for step in range(PROBES):
+                record = self._read((home + step) % self.slots)
+                if record.key_hash == hashed:
+                    record.roll(now)
+                    return record.used, record.running
+        return 0.0, 0
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
+
+    # --- slots --------------------------------------------------------------------------------
+
+    def _find(self, hashed: int, now: float) -> tuple[int, Record | None]:
+        """The slot of ``hashed``, taking a free or the least recently used idle one if it has
+        none; (-1, None) when every probed slot is busy with running queries."""
+        home = hashed % self.slots
+        free: int | None = None
+        oldest: tuple[float, int] | None = None
+        for step in range(PROBES):
+            slot = (home + step) % self.slots
+            record = self._read(slot)
+            if record.key_hash == hashed:
+                if now - record.touched >= STALE_SECONDS:
+                    record = _fresh(hashed, now)
+                return slot, record
+            stale = record.key_hash == 0 or now - record.touched >= STALE_SECONDS
+            if stale and free is None:
+                free = slot
+            if record.running == 0 and (oldest is None or record.touched < oldest[0]):
+                oldest = (record.touched, slot)
+        if free is None and oldest is not None:
+            free = oldest[1]
+        if free is None:
+            return -1, None
+        return free, _fresh(hashed, now)
+
+    def _read(self, slot: int) -> Record:
+        return Record(*_unpack(SLOT.unpack_from(self._map, slot * SLOT.size)))
+
+    def _write(self, slot: int, record: Record) -> None:
+        SLOT.pack_into(
+            self._map,
+            slot * SLOT.size,
+            record.key_hash,
+            record.window_start,
+            record.used,
+            record.running,
+            0,
+            record.start_sum,
+            record.touched,
+        )
+
+    def _locked(self) -> _TableLock:
+        return _TableLock(self._lock, self._fd)
+
+
+class _TableLock:
+    """The process's thread lock, then the file lock shared with the other workers."""
+
+    def __init__(self, lock: threading.Lock, fd: int) -> None:
+        self.lock = lock
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.lock.release()
+
+
+def _unpack(values: tuple) -> tuple:
+    hashed, window_start, used, running, _pad, start_sum, touched = values
+    return hashed, window_start, used, running, start_sum, touched
+
+
+def _fresh(hashed: int, now: float) -> Record:
+    return Record(hashed, now, 0.0, 0, 0.0, now)
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
+
+
+_tables: dict[Path, ClientTable] = {}
+_tables_lock = threading.Lock()
+
+
+def table() -> ClientTable:
+    """This server's table: one file in its runtime folder, opened once per process (after the
+    fork, so each worker maps it itself)."""
+    path = runtime_dir() / "fairness" / "clients"
+    found = _tables.get(path)
+    if found is not None and found.pid == os.getpid():
+        return found
+    with _tables_lock:
+        found = _tables.get(path)
+        if found is None or found.pid != os.getpid():
+            found = ClientTable(path)
+            _tables[path] = found
+        return found

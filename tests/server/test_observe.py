@@ -1,0 +1,439 @@
+"""What an operator sees: /-/metrics, /-/health, the JSON access lines and the cache policy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pyoxigraph as ox
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from kgpub.server import httpcache, observe, system, wsgi
+from prometheus_client.parser import text_string_to_metric_families
+
+FIXTURE = Path(__file__).parents[1] / "e2e" / "fixtures" / "dataset.trig"
+SELECT = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 5"
+JSON_RESULTS = {"Accept": "application/sparql-results+json"}
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(client: FlaskClient) -> Samples:
+    response = client.get("/-/metrics")
+    assert response.status_code == 200
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def requests_of(samples: Samples, route: str, status: str, method: str = "GET") -> float:
+    return value(samples, "kgpub_http_requests_total", route=route, method=method, status=status)
+
+
+class AccessLines(logging.Handler):
+    """The access lines the app writes, as the JSON documents they are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture()
+def access_lines() -> Iterator[AccessLines]:
+    handler = AccessLines()
+    logger = logging.getLogger(observe.ACCESS_LOGGER)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+@pytest.fixture()
+def cached_client(app_factory: Callable[..., Flask]) -> FlaskClient:
+    return app_factory(cache=True).test_client()
+
+
+# --- /-/metrics ----------------------------------------------------------------------------------
+
+
+class TestMetrics:
+    def test_the_text_format_parses_and_says_which_build(self, cached_client: FlaskClient) -> None:
+        response = cached_client.get("/-/metrics")
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert response.headers["Cache-Control"] == "no-store"
+        names = {f.name for f in text_string_to_metric_families(response.get_data(as_text=True))}
+        assert {
+            "kgpub_http_requests",
+            "kgpub_http_request_duration_seconds",
+            "kgpub_sparql_queries",
+            "kgpub_sparql_timeouts",
+            "kgpub_sparql_rows_capped",
+            "kgpub_cache_hits",
+            "kgpub_cache_misses",
+            "kgpub_build_info",
+        } <= names
+        store = cached_client.application.extensions["kgpub"].store
+        samples = scrape(cached_client)
+        builds = [labels for (name, labels) in samples if name == "kgpub_build_info"]
+        assert [dict(labels)["build"] for labels in builds] == [store.identity]
+
+    def test_counters_move_for_a_page_a_query_a_404_and_a_cache_hit(
+        self, cached_client: FlaskClient
+    ) -> None:
+        before = scrape(cached_client)
+        assert b"<html" in cached_client.get("/").data
+        first = cached_client.get("/sparql", query_string={"query": SELECT}, headers=JSON_RESULTS)
+        again = cached_client.get("/sparql", query_string={"query": SELECT}, headers=JSON_RESULTS)
+        assert first.status_code == again.status_code == 200
+        assert again.data == first.data
+        assert cached_client.get("/no/such/page").data.startswith(b"nothing at")
+        after = scrape(cached_client)
+
+        def moved(name: str, **labels: str) -> float:
+            return value(after, name, **labels) - value(before, name, **labels)
+
+        assert requests_of(after, "home.home", "200") - requests_of(before, "home.home", "200") == 1
+        assert (
+            requests_of(after, "sparql.endpoint", "200")
+            - requests_of(before, "sparql.endpoint", "200")
+            == 2
+        )
+        assert requests_of(after, "unmatched", "404") - requests_of(before, "unmatched", "404") == 1
+        # the second query was a hit, answered in front of Flask: one query ran, not two
+        assert moved("kgpub_cache_hits_total") == 1
+        assert moved("kgpub_cache_misses_total") == 1
+        assert moved("kgpub_sparql_queries_total", form="select", outcome="ok") == 1
+        # the scrape itself is a request like any other
+        assert requests_of(after, "system.metrics", "200") >= 1
+
+    def test_latency_histogram_by_route(self, cached_client: FlaskClient) -> None:
+        cached_client.get("/sparql", query_string={"query": "ASK {}"}, headers=JSON_RESULTS)
+        samples = scrape(cached_client)
+        buckets = {
+            dict(labels)["le"]: count
+            for (name, labels), count in samples.items()
+            if name == "kgpub_http_request_duration_seconds_bucket"
+            and dict(labels)["route"] == "sparql.endpoint"
+        }
+        assert {"0.001", "0.1", "1.0", "10.0", "+Inf"} <= set(buckets)
+        counts = [buckets[le] for le in sorted(buckets, key=lambda le: float(le))]
+        assert counts == sorted(counts) and counts[-1] >= 1
+        total = value(samples, "kgpub_http_request_duration_seconds_count", route="sparql.endpoint")
+        assert total == buckets["+Inf"]
+
+    def test_capped_answers_are_counted(self, app_factory: Callable[..., Flask]) -> None:
+        client = app_factory(max_rows=3).test_client()
+        query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"
+        response = client.get("/sparql", query_string={"query": query}, headers=JSON_RESULTS)
+        assert response.headers["X-Result-Truncated"] == "true"
+        samples = scrape(client)
+        assert value(samples, "kgpub_sparql_rows_capped_total") == 1
+        assert value(samples, "kgpub_sparql_queries_total", form="select", outcome="truncated") == 1
+
+    def test_timeouts_are_counted(
+        self, app_factory: Callable[..., Flask], heavy_query: str
+    ) -> None:
+        client = app_factory(query_timeout=0.5).test_client()
+        response = client.get("/sparql", query_string={"query": heavy_query}, headers=JSON_RESULTS)
+        assert response.status_code == 503 and b"did not finish" in response.data
+        samples = scrape(client)
+        assert value(samples, "kgpub_sparql_timeouts_total") == 1
+        assert value(samples, "kgpub_sparql_queries_total", form="select", outcome="timeout") == 1
+        assert requests_of(samples, "sparql.endpoint", "503") == 1
+
+    def test_rejected_queries_and_odd_methods_stay_bounded(
+        self, cached_client: FlaskClient
+    ) -> None:
+        before = scrape(cached_client)
+        bad = cached_client.get("/sparql", query_string={"query": "SELEC nothing"})
+        assert bad.status_code == 400 and b"syntax error" in bad.data
+        brew = cached_client.open("/", method="BREW")
+        assert brew.status_code == 405 and b"not allowed" in brew.data
+        after = scrape(cached_client)
+        rejected = {"form": "unknown", "outcome": "rejected"}
+        assert (
+            value(after, "kgpub_sparql_queries_total", **rejected)
+            - value(before, "kgpub_sparql_queries_total", **rejected)
+            == 1
+        )
+        assert requests_of(after, "home.home", "405", method="other") == 1
+        methods = {dict(labels).get("method") for (name, labels) in after if "requests" in name}
+        assert "BREW" not in methods
+
+    def test_metrics_can_be_turned_off(self, app_factory: Callable[..., Flask]) -> None:
+        client = app_factory(metrics=False).test_client()
+        response = client.get("/-/metrics", headers={"Accept": "text/plain"})
+        assert response.status_code == 404
+        assert "metrics are turned off" in response.get_data(as_text=True)
+        assert client.get("/-/ping").data == b"ok"
+
+
+# --- access lines --------------------------------------------------------------------------------
+
+
+class TestAccessLog:
+    FIELDS: ClassVar[set[str]] = {
+        "time",
+        "client",
+        "method",
+        "path",
+        "query_length",
+        "query_hash",
+        "route",
+        "status",
+        "bytes",
+        "duration_ms",
+        "cache",
+        "truncated",
+        "complete",
+        "user_agent",
+    }
+
+    def test_one_json_line_per_request_with_its_fields(
+        self, cached_client: FlaskClient, access_lines: AccessLines
+    ) -> None:
+        response = cached_client.get(
+            "/sparql",
+            query_string={"query": SELECT},
+            headers={**JSON_RESULTS, "User-Agent": "probe/1.0"},
+        )
+        body = response.data
+        cached_client.get("/sparql", query_string={"query": SELECT}, headers=JSON_RESULTS)
+        first, second = access_lines.records()
+        assert set(first) >= self.FIELDS
+        assert first["time"].endswith("Z") and "T" in first["time"]
+        assert first["method"] == "GET" and first["path"] == "/sparql"
+        assert first["route"] == "sparql.endpoint" and first["status"] == 200
+        assert first["bytes"] == len(body) and first["duration_ms"] > 0
+        assert first["query_length"] == len(response.request.query_string)
+        assert first["query_hash"] == hashlib.sha256(SELECT.encode()).hexdigest()[:12]
+        assert first["user_agent"] == "probe/1.0" and first["client"] == "127.0.0.1"
+        assert first["truncated"] is False and first["complete"] is True
+        assert (first["cache"], second["cache"]) == ("miss", "hit")
+        assert second["query_hash"] == first["query_hash"]
+
+    def test_a_posted_query_is_hashed_never_logged(
+        self, cached_client: FlaskClient, access_lines: AccessLines
+    ) -> None:
+        secret = "SELECT ?secret WHERE { ?secret ?p 'do-not-log-me' } LIMIT 1"
+        response = cached_client.post(
+            "/sparql", data=secret, content_type="application/sparql-query", headers=JSON_RESULTS
+        )
+        assert response.status_code == 200
+        (line,) = access_lines.lines
+        assert "do-not-log-me" not in line and "secret" not in line
+        record = json.loads(line)
+        assert record["method"] == "POST" and record["query_length"] == 0
+        assert record["query_hash"] == hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+    def test_a_client_cannot_forge_lines(
+        self, cached_client: FlaskClient, access_lines: AccessLines
+    ) -> None:
+        forged = '{"status":200,"path":"/forged"}'
+        response = cached_client.get(
+            "/id/x%0A" + forged.replace('"', "%22"), headers={"User-Agent": "a" * 5000}
+        )
+        assert response.status_code == 404 and response.data
+        (line,) = access_lines.lines
+        assert "\n" not in line
+        record = json.loads(line)
+        assert record["path"] == "/id/x\n" + forged and record["status"] == 404
+        assert len(record["user_agent"]) <= observe.MAX_USER_AGENT + 1
+
+    def test_truncated_answers_say_so(
+        self, app_factory: Callable[..., Flask], access_lines: AccessLines
+    ) -> None:
+        client = app_factory(max_rows=2).test_client()
+        client.get("/sparql", query_string={"query": "SELECT * { ?s ?p ?o }"}, headers=JSON_RESULTS)
+        (record,) = access_lines.records()
+        assert record["truncated"] is True and record["cache"] is None
+
+    def test_the_log_can_be_turned_off(
+        self, app_factory: Callable[..., Flask], access_lines: AccessLines
+    ) -> None:
+        client = app_factory(access_log=False).test_client()
+        assert client.get("/-/ping").data == b"ok"
+        assert b"<html" in client.get("/").data
+        assert access_lines.lines == []
+        assert requests_of(scrape(client), "system.ping", "200") == 1
+
+    def test_forwarded_addresses_only_when_trusted(self) -> None:
+        environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
+        assert observe.client_address(environ, trust_forwarded=False) == "10.0.0.2"
+        # the proxy appends the address it saw: the entries before it are the client's to invent
+        assert observe.client_address(environ, trust_forwarded=True) == "203.0.113.9"
+
+
+# --- /-/health -----------------------------------------------------------------------------------
+
+
+def fixture_counts() -> tuple[int, int]:
+    """Triples and named graphs of the fixture, counted by pyoxigraph itself."""
+    store = ox.Store()
+    store.load(path=str(FIXTURE), format=ox.RdfFormat.TRIG)
+    return len(store), len(list(store.named_graphs()))
+
+
+class TestHealth:
+    def test_ok_with_the_build_and_its_counts(self, app: Flask) -> None:
+        response = app.test_client().get("/-/health")
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        report = response.get_json()
+        triples, graphs = fixture_counts()
+        assert report["status"] == "ok"
+        assert report["store"]["kind"] == "embedded" and report["store"]["reachable"] is True
+        assert report["store"]["location"].endswith("store")
+        assert report["build"]["identity"] == app.extensions["kgpub"].store.identity
+        assert report["build"]["modified"].endswith("Z")
+        assert report["counts"] == {"triples": triples, "graphs": graphs, "complete": True}
+
+    def test_unavailable_when_the_store_is_missing(
+        self, app_factory: Callable[..., Flask], tmp_path: Path
+    ) -> None:
+        client = app_factory(store=tmp_path / "missing").test_client()
+        response = client.get("/-/health")
+        assert response.status_code == 503
+        assert response.headers["Cache-Control"] == "no-store"
+        report = response.get_json()
+        assert report["status"] == "unavailable"
+        assert report["store"]["reachable"] is False
+        assert "no store" in report["store"]["problem"]
+        assert report["counts"] is None and set(report) >= {"store", "build", "counts"}
+
+    def test_a_remote_store_is_named_without_its_credentials(self) -> None:
+        url = "https://reader:s3cret@store.example:7878/query?x=1"
+        assert system.public_location(url) == "https://store.example:7878/query"
+
+
+# --- what shared caches may do -------------------------------------------------------------------
+
+
+def cache_control(response: object) -> set[str]:
+    header = response.headers.get("Cache-Control", "")  # type: ignore[attr-defined]
+    return {part.strip().split("=")[0] for part in header.split(",") if part.strip()}
+
+
+PUBLIC = {"public", "max-age", "stale-while-revalidate", "stale-if-error"}
+
+
+class TestCachePolicy:
+    def test_query_answers_fresh_and_from_the_cache(self, cached_client: FlaskClient) -> None:
+        for _ in range(2):  # a miss answered by the endpoint, then a hit answered by the front
+            response = cached_client.get(
+                "/sparql", query_string={"query": "ASK {}"}, headers=JSON_RESULTS
+            )
+            assert response.status_code == 200
+            assert cache_control(response) == PUBLIC
+            assert len(response.headers.getlist("Cache-Control")) == 1
+            assert "Accept" in response.headers["Vary"]
+
+    def test_pages_keep_their_validators(self, app: Flask) -> None:
+        client = app.test_client()
+        page = client.get("/dataset.ttl")
+        assert cache_control(page) == PUBLIC and page.headers["ETag"].startswith('W/"')
+        again = client.get("/dataset.ttl", headers={"If-None-Match": page.headers["ETag"]})
+        assert again.status_code == 304 and cache_control(again) == PUBLIC
+
+    def test_dumps(self, app_factory: Callable[..., Flask], tmp_path: Path) -> None:
+        build = tmp_path / "build"
+        build.mkdir()
+        store = ox.Store(str(build / "store"))
+        store.bulk_load(path=str(FIXTURE), format=ox.RdfFormat.TRIG)
+        store.flush()
+        del store
+        (build / "dumps").mkdir()
+        data = (
+            b"<https://w3id.org/kgpub/a> <https://w3id.org/kgpub/b> <https://w3id.org/kgpub/c> .\n"
+        )
+        (build / "dumps" / "kgpub.nt").write_bytes(data)
+        entry = {
+            "file": "kgpub.nt",
+            "format": "ntriples",
+            "media_type": "application/n-triples",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+        }
+        (build / "manifest.json").write_text(json.dumps({"build_id": "b1", "dumps": [entry]}))
+        client = app_factory(store=build / "store").test_client()
+        response = client.get("/dumps/kgpub.nt")
+        assert response.status_code == 200 and response.data == data
+        assert cache_control(response) == PUBLIC
+
+    def test_live_answers_are_never_stored(self, app: Flask) -> None:
+        client = app.test_client()
+        for path in ("/-/health", "/-/metrics"):
+            assert client.get(path).headers["Cache-Control"] == "no-store"
+        assert "public" not in client.get("/-/ping").headers.get("Cache-Control", "")
+        # a POST, an error: nothing added
+        assert "Cache-Control" not in client.get("/no/such/page").headers
+        posted = client.post(
+            "/sparql", data="ASK {}", content_type="application/sparql-query", headers=JSON_RESULTS
+        )
+        assert posted.status_code == 200 and "Cache-Control" not in posted.headers
+
+    @pytest.mark.parametrize(
+        ("sent", "expected"),
+        [
+            (None, httpcache.PUBLIC),
+            ("no-cache", httpcache.PUBLIC),
+            ("public, max-age=60", f"public, max-age=60, {httpcache.EXTENSIONS}"),
+            ("no-store", None),
+            ("private, max-age=60", None),
+            (httpcache.PUBLIC, None),
+        ],
+    )
+    def test_policy(self, sent: str | None, expected: str | None) -> None:
+        assert httpcache.policy(sent) == expected
+
+
+# --- how kgpub serve sets it up for its workers ---------------------------------------------
+
+
+def test_the_workers_share_a_metrics_folder_in_the_runtime_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(observe.MULTIPROCESS_VARIABLE, raising=False)
+    with observe.multiprocess_metrics(tmp_path) as folder:
+        assert folder == tmp_path / "metrics" and folder.is_dir()
+        assert observe.multiprocess_folder() == folder
+    assert observe.multiprocess_folder() is None
+
+
+def test_the_access_lines_go_bare_to_stderr_under_granian() -> None:
+    config = wsgi.logging_config()
+    logger = config["loggers"][observe.ACCESS_LOGGER]
+    assert logger["propagate"] is False and logger["level"] == "INFO"
+    (handler,) = logger["handlers"]
+    assert config["handlers"][handler]["()"] == "kgpub.server.observe.LineHandler"
+
+
+def test_a_line_is_one_write(tmp_path: Path) -> None:
+
+    path = tmp_path / "stderr"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        handler = observe.LineHandler(fd)
+        record = logging.LogRecord("kgpub.access", logging.INFO, "", 0, '{"a":1}', (), None)
+        handler.handle(record)
+        handler.handle(record)
+    finally:
+        os.close(fd)
+    assert path.read_text() == '{"a":1}\n{"a":1}\n'
