@@ -6,15 +6,16 @@ under the server's runtime folder, mapped into memory by every worker and locked
 (and a thread lock, as ``flock`` does not separate the threads of one process). A record is one
 slot, found by a hash of the client's key:
 
-    key hash | window start | seconds used in the window | running queries | sum of their starts
-    | last touched
+    key hash | window start | seconds used in the window | running queries | last touched
+    | the start of each running query (up to ``TRACKED``)
 
 Before a query runs, ``admit`` refuses it (``Refused``, answered 429) when the client has used its
 ``client_query_seconds`` in the current minute, counting the time its running queries have taken so
-far, or when it already has ``client_concurrent_queries`` running and none of them finishes within
-``ADMISSION_WAIT``: light queries finish in milliseconds, so a client running many of them at once
-waits a moment instead of being refused, while one holding its running slots with heavy queries is
-refused. After the query (answer, error, timeout, or the end of a streamed answer) ``finish``
+far, or when it already has ``client_concurrent_queries`` heavy queries running (running for
+``HEAVY_SECONDS`` or more) and none of them finishes within ``ADMISSION_WAIT``. Light queries finish
+in milliseconds and never count against the cap, so a client (a benchmark, a crawler behind one
+address) may run many of them at once; one holding its places with heavy queries is refused.
+After the query (answer, error, timeout, or the end of a streamed answer) ``finish``
 charges what it cost (``sparql.run`` decides: the query process's CPU time, a stopped query its
 whole time limit). Times are ``time.monotonic()``, one clock for every process of the machine.
 """
@@ -32,9 +33,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from .runtime import runtime_dir
+from .runtime import RUNTIME_VARIABLE, runtime_dir
 
 WINDOW_SECONDS = 60.0
 SLOTS = 4096
@@ -42,14 +44,18 @@ PROBES = 16  # slots looked at from a key's home slot before a record is evicted
 # how long a query beyond the client's concurrent cap waits for one of its running queries to end
 ADMISSION_WAIT = 1.0
 POLL_SECONDS = 0.01
+# a running query counts against the concurrent cap once it has run this long (light ones never)
+HEAVY_SECONDS = 0.5
+# running queries tracked per client, each with its start; more at once wait, as over the cap
+TRACKED = 32
 # a refusal for a spent budget is answered after this pause (at most), so that a client ignoring
 # Retry-After cannot turn refusals into a flood that takes the CPU from everyone else
 REFUSAL_PAUSE = 0.5
 # a record untouched this long is free; also repairs the running count of a worker that died
 STALE_SECONDS = 10 * WINDOW_SECONDS
 
-# key hash, window start, seconds used, running queries, (padding), sum of their starts, touched
-SLOT = struct.Struct("<QddIIdd")
+# key hash, window start, seconds used, running queries, (padding), touched, starts (0: free)
+SLOT = struct.Struct(f"<QddIId{TRACKED}d")
 
 
 class Refused(Exception):
@@ -68,6 +74,7 @@ class Ticket:
     slot: int | None  # None: the table had no room, the query runs unaccounted
     key_hash: int
     started: float
+    place: int = -1  # its entry among the record's starts
 
 
 @dataclass
@@ -76,8 +83,8 @@ class Record:
     window_start: float
     used: float
     running: int
-    start_sum: float
     touched: float
+    starts: list[float]  # of the running queries; 0.0 marks a free entry
 
     def roll(self, now: float) -> None:
         """A new window when the current one is over."""
@@ -86,7 +93,11 @@ class Record:
 
     def spent(self, now: float) -> float:
         """Seconds charged in this window plus what the running queries have taken so far."""
-        return self.used + max(0.0, self.running * now - self.start_sum)
+        return self.used + sum(now - start for start in self.starts if start)
+
+    def heavy(self, now: float, after: float) -> int:
+        """The running queries that have run ``after`` seconds or more."""
+        return sum(1 for start in self.starts if start and now - start >= after)
 
 
 def client_key(environ: dict, trust_forwarded: bool) -> str:
@@ -99,6 +110,12 @@ def client_key(environ: dict, trust_forwarded: bool) -> str:
         last = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
         if last:
             address = last
+    return _address_key(address)
+
+
+@lru_cache(maxsize=4096)
+def _address_key(address: str) -> str:
+    """The client key of one address; memoized, as clients come back and parsing costs."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -110,6 +127,7 @@ def client_key(environ: dict, trust_forwarded: bool) -> str:
     return str(parsed)
 
 
+@lru_cache(maxsize=4096)
 def key_hash(key: str) -> int:
     digest = hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).digest()
     return int.from_bytes(digest, "little") or 1  # 0 marks an empty slot
@@ -149,6 +167,7 @@ class ClientTable:
         concurrent: int,
         wait: float = ADMISSION_WAIT,
         pause: float = REFUSAL_PAUSE,
+        heavy_after: float = HEAVY_SECONDS,
     ) -> Ticket:
         """Count a query as running for ``key``, or raise ``Refused``."""
         hashed = key_hash(key)
@@ -164,12 +183,15 @@ class ClientTable:
                 if over_budget:
                     self._write(slot, record)
                     window_left = record.window_start + WINDOW_SECONDS - now
-                elif concurrent <= 0 or record.running < concurrent:
+                elif 0 in record.starts and (
+                    concurrent <= 0 or record.heavy(now, heavy_after) < concurrent
+                ):
+                    place = record.starts.index(0)
+                    record.starts[place] = now
                     record.running += 1
-                    record.start_sum += now
                     record.touched = now
                     self._write(slot, record)
-                    return Ticket(slot, hashed, now)
+                    return Ticket(slot, hashed, now, place)
             if over_budget:
                 time.sleep(min(pause, window_left))
                 raise Refused(
@@ -178,7 +200,8 @@ class ClientTable:
                 )
             if now >= deadline:
                 raise Refused(
-                    f"this client already has {concurrent} queries running; wait for one to finish",
+                    f"this client already has {concurrent} queries running for {heavy_after:g} s "
+                    "or more; wait for one to finish",
                     1,
                 )
             time.sleep(POLL_SECONDS)
@@ -194,11 +217,9 @@ class ClientTable:
                 return  # evicted meanwhile: nothing left to charge
             record.roll(now)
             record.used += max(0.0, seconds)
-            if record.running > 0:
-                record.running -= 1
-                record.start_sum = max(0.0, record.start_sum - ticket.started)
-            if record.running == 0:
-                record.start_sum = 0.0
+            if 0 <= ticket.place < TRACKED and record.starts[ticket.place] == ticket.started:
+                record.starts[ticket.place] = 0.0
+                record.running = max(0, record.running - 1)
             record.touched = now
             self._write(ticket.slot, record)
 
@@ -258,8 +279,8 @@ class ClientTable:
             record.used,
             record.running,
             0,
-            record.start_sum,
             record.touched,
+            *record.starts,
         )
 
     def _locked(self) -> _TableLock:
@@ -289,12 +310,12 @@ class _TableLock:
 
 
 def _unpack(values: tuple) -> tuple:
-    hashed, window_start, used, running, _pad, start_sum, touched = values
-    return hashed, window_start, used, running, start_sum, touched
+    hashed, window_start, used, running, _pad, touched, *starts = values
+    return hashed, window_start, used, running, touched, starts
 
 
 def _fresh(hashed: int, now: float) -> Record:
-    return Record(hashed, now, 0.0, 0, 0.0, now)
+    return Record(hashed, now, 0.0, 0, now, [0.0] * TRACKED)
 
 
 def _whole_seconds(seconds: float) -> int:
@@ -302,19 +323,26 @@ def _whole_seconds(seconds: float) -> int:
 
 
 _tables: dict[Path, ClientTable] = {}
+_last: dict[str, ClientTable] = {}  # by the runtime folder named in the environment
 _tables_lock = threading.Lock()
 
 
 def table() -> ClientTable:
     """This server's table: one file in its runtime folder, opened once per process (after the
     fork, so each worker maps it itself)."""
+    folder = os.environ.get(RUNTIME_VARIABLE, "")
+    found = _last.get(folder)
+    if found is not None and found.pid == os.getpid():
+        return found  # the usual case, without building a path per query
     path = runtime_dir() / "fairness" / "clients"
     found = _tables.get(path)
     if found is not None and found.pid == os.getpid():
+        _last[folder] = found
         return found
     with _tables_lock:
         found = _tables.get(path)
         if found is None or found.pid != os.getpid():
             found = ClientTable(path)
             _tables[path] = found
+        _last[folder] = found
         return found

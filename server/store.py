@@ -311,12 +311,16 @@ class LinkedDataQueries:
                 f'FILTER(?p IN ({wanted})) BIND("value" AS ?k) }}'
             )
         if facts:
+            # The VALUES sit inside GRAPH and each sentence pattern is bound before its OPTIONALs:
+            # written the other way, Oxigraph reads every wasDerivedFrom and referenceContext
+            # triple of the store before joining, and a page's cost grows with the whole graph.
             branches.append(
-                f"{{ VALUES ?x {{ {facts} }} GRAPH ?g {{ ?x prov:wasDerivedFrom ?sentence "
-                "OPTIONAL { ?x kgo:quote ?v } } OPTIONAL { GRAPH ?tg { "
-                "?sentence nif:referenceContext ?context "
-                "OPTIONAL { ?sentence dct:identifier ?id } "
-                'OPTIONAL { ?sentence nif:anchorOf ?text } } } BIND("prov" AS ?k) }'
+                f"{{ GRAPH ?g {{ VALUES ?x {{ {facts} }} ?x prov:wasDerivedFrom ?sentence "
+                "OPTIONAL { ?x kgo:quote ?v } } "
+                "OPTIONAL { GRAPH ?tg { ?sentence nif:referenceContext ?context } "
+                "OPTIONAL { GRAPH ?tg { ?sentence dct:identifier ?id } } "
+                "OPTIONAL { GRAPH ?tg { ?sentence nif:anchorOf ?text } } } "
+                'BIND("prov" AS ?k) }'
             )
         if not branches:
             return Annotations([], [])

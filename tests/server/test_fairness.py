@@ -86,20 +86,36 @@ class TestConcurrency:
     def test_over_the_cap_is_refused_after_the_wait(self, tmp_path: Path) -> None:
         table = ClientTable(tmp_path / "clients")
         for _ in range(2):
-            table.admit("10.0.1.1", budget=60, concurrent=2)
+            table.admit("10.0.1.1", budget=60, concurrent=2, heavy_after=0)
         started = time.monotonic()
         with pytest.raises(Refused) as refused:
-            table.admit("10.0.1.1", budget=60, concurrent=2, wait=0.2)
+            table.admit("10.0.1.1", budget=60, concurrent=2, wait=0.2, heavy_after=0)
         assert time.monotonic() - started >= 0.2
         assert refused.value.retry_after == 1
         assert "2 queries running" in refused.value.reason
 
+    def test_only_heavy_queries_count_against_the_cap(
+        self, table: ClientTable, clock: Clock
+    ) -> None:
+        """Light queries beyond the cap run at once (a benchmark or crawler behind one address);
+        once they have run long enough to be heavy, the next one is refused."""
+        tickets = [table.admit("10.0.1.3", budget=600, concurrent=2, wait=0) for _ in range(6)]
+        assert table.usage("10.0.1.3")[1] == 6
+        clock.now += 1  # all six are heavy now
+        with pytest.raises(Refused) as refused:
+            table.admit("10.0.1.3", budget=600, concurrent=2, wait=0, pause=0)
+        assert "2 queries running" in refused.value.reason
+        for ticket in tickets[:5]:
+            table.finish(ticket, 1.0)
+        table.admit("10.0.1.3", budget=600, concurrent=2, wait=0)  # one heavy one left
+        assert table.usage("10.0.1.3") == (pytest.approx(5.0), 2)
+
     def test_a_query_waits_for_a_running_one_to_end(self, tmp_path: Path) -> None:
         """Light queries beyond the cap wait a moment instead of being refused."""
         table = ClientTable(tmp_path / "clients")
-        first = table.admit("10.0.1.2", budget=60, concurrent=1)
+        first = table.admit("10.0.1.2", budget=60, concurrent=1, heavy_after=0)
         threading.Timer(0.1, table.finish, args=(first, 0.1)).start()
-        second = table.admit("10.0.1.2", budget=60, concurrent=1, wait=2.0)
+        second = table.admit("10.0.1.2", budget=60, concurrent=1, wait=2.0, heavy_after=0)
         assert table.usage("10.0.1.2") == (pytest.approx(0.1), 1)
         table.finish(second, 0.0)
         assert table.usage("10.0.1.2")[1] == 0
@@ -127,7 +143,7 @@ class TestSharedAcrossProcesses:
             table = ClientTable(path)
             assert table.usage("192.0.2.7") == (0.0, 1)
             with pytest.raises(Refused):
-                table.admit("192.0.2.7", budget=60, concurrent=1, wait=0.05)
+                table.admit("192.0.2.7", budget=60, concurrent=1, wait=0.05, heavy_after=0)
             release.set()
             process.join(10)
             assert process.exitcode == 0
@@ -205,7 +221,7 @@ class TestApp:
             target=lambda: heavy.update(status=get(app, heavy_query, "203.0.113.20").status_code)
         )
         thread.start()
-        time.sleep(0.5)
+        time.sleep(1.0)  # the running query has become a heavy one
         refused = get(app, "ASK {}", "203.0.113.20")
         other = get(app, "ASK {}", "203.0.113.21")
         thread.join()
