@@ -187,7 +187,7 @@ def limits() -> Response:
         (
             "client_concurrent_queries",
             settings.client_concurrent_queries,
-            "queries running at once per client (0: no cap)",
+            "heavy queries (running 0.5 s or more) at once per client (0: no cap)",
             "a further query waits up to 1 s for one to finish, then 429 with Retry-After",
         ),
     ]
