@@ -53,7 +53,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from kgpub.mappings.load import load
 
-    load([Path(f) for f in args.files], Path(args.store), replace=args.replace)
+    base_iri = _settings(args).base_iri  # the pages the search index points to
+    load([Path(f) for f in args.files], Path(args.store), replace=args.replace, base_iri=base_iri)
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import pyoxigraph as ox
 from rdflib import OWL, Graph, URIRef
 
-from kgpub import __version__
+from kgpub import __version__, searchindex
 from kgpub.settings import Settings
 
 from . import coverage, describe, dumps
@@ -218,6 +218,12 @@ def write(settings: Settings, build: Build, progress: Progress) -> Path:
                 validate.check(store=store, checks_dir=settings.ontology_path / "checks")
             finally:
                 del store
+        with progress.step("indexing the labels for search (SQLite FTS5)"):
+            stats = searchindex.index_store_folder(tmp / "store", settings.base_iri)
+            progress.note(
+                f"{stats.labels:,} labels of {stats.resources:,} resources, "
+                f"{stats.bytes / 1e6:,.1f} MB"
+            )
         with progress.step("writing reports and manifest"):
             rows = [r for a in build.articles for r in coverage.rows(a)]
             reports = tmp / "reports"
@@ -285,7 +291,7 @@ def prune(settings: Settings, keep: str) -> None:
 
 def run(settings: Settings, stream: TextIO | None = None) -> Path:
     """``kgpub build``: the whole pipeline."""
-    progress = Progress(total=9, stream=stream)
+    progress = Progress(total=10, stream=stream)
     start = time.perf_counter()
     build = assemble(settings, progress)
     path = write(settings, build, progress)

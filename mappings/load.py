@@ -15,6 +15,9 @@ from typing import BinaryIO, TextIO
 
 import pyoxigraph as ox
 
+from kgpub import searchindex
+from kgpub.settings import DEFAULT_BASE_IRI
+
 from .build import STORE_MARKER
 from .errors import BuildError
 
@@ -157,12 +160,17 @@ def load_file(store: ox.Store, path: Path, fmt: ox.RdfFormat, out: TextIO) -> in
 
 
 def load(
-    files: list[Path], store_dir: Path, replace: bool = False, stream: TextIO | None = None
+    files: list[Path],
+    store_dir: Path,
+    replace: bool = False,
+    stream: TextIO | None = None,
+    base_iri: str = DEFAULT_BASE_IRI,
 ) -> int:
     """Load ``files`` into a new store at ``store_dir``; return the number of quads.
 
     The store is built in a temporary folder beside the target and renamed into place, so a
-    failure leaves any previous store as it was. Progress goes to ``stream`` (stderr).
+    failure leaves any previous store as it was. Progress goes to ``stream`` (stderr). The last
+    step writes the label search index for the pages under ``base_iri`` into the store's folder.
     """
     out = stream if stream is not None else sys.stderr
     formats = [(f, format_of(f)) for f in files]  # every name checked before any work
@@ -207,6 +215,13 @@ def load(
             "files": [str(p) for p in files],
         }
         (tmp / STORE_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+        out.write("indexing the labels for search ...")
+        out.flush()
+        stats = searchindex.index_store_folder(tmp, base_iri)
+        out.write(
+            f" {stats.labels:,} labels of {stats.resources:,} resources, "
+            f"{stats.bytes / 1e6:,.1f} MB in {stats.seconds:.1f} s\n"
+        )
         if store_dir.exists():
             shutil.rmtree(store_dir)
         tmp.rename(store_dir)

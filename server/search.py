@@ -1,37 +1,54 @@
 """``/search?q=``: find resources by their labels (``rdfs:label``, ``skos:altLabel``).
 
-One query reads every label and asserted type of the resources served here into an in-memory
-index, once per worker and build (keyed by the store's identity); each request then only scans that
-index. Matching ignores case, accents and punctuation; results rank exact > prefix > word prefix >
-substring > all words in any order, then the shorter matched label. JSON by default (the
-autocomplete's API); a browser (``Accept: text/html``) or ``format=html`` gets the results page.
+The labels live in an on-disk index (``kgpub.searchindex``), one file per store, read
+memory-mapped by every worker. ``kgpub build`` and ``kgpub load`` write it beside the store; when a
+store has none that fits (loaded by hand, another base IRI, a remote store), the first search
+starts building it in the background, once for all workers under a file lock, and searches answer
+503 with Retry-After until it is there. Matching ignores case, accents and punctuation; results
+rank exact > prefix > word prefix > substring > all words in any order, then the shorter matched
+label. JSON by default (the autocomplete's API); a browser (``Accept: text/html``) or
+``format=html`` gets the results page.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import fcntl
 import hashlib
-import heapq
-import pickle
-import re
+import logging
+import os
 import threading
-import unicodedata
-from array import array
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from enum import IntEnum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, render_template, request
+
+from kgpub.searchindex import (
+    FILE_NAME,
+    Hit,
+    IndexBroken,
+    Match,
+    Resource,
+    SearchIndex,
+    fold,
+    match,
+    page_path,
+    read_meta,
+    store_fingerprint,
+    write_index,
+)
 
 from . import errors
 from .config import Services, services
 from .formats import HTML, JSON, negotiate, pick
 from .pool import QueryFailed
 from .runtime import runtime_dir
-from .store import Term, is_iri
+from .store import Store, Term, is_iri
 
+__all__ = ["Hit", "Match", "Resource", "SearchIndex", "fold", "match"]
+
+log = logging.getLogger(__name__)
 bp = Blueprint("search", __name__)
 
 DEFAULT_LIMIT = 10
@@ -39,221 +56,34 @@ MAX_LIMIT = 100
 MAX_QUERY_CHARS = 200
 OFFERED = (JSON, HTML)
 
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
-SKOS_ALT_LABEL = "http://www.w3.org/2004/02/skos/core#altLabel"
+INDEX_TIMEOUT = 600.0  # seconds each query that reads the labels for the index may take
+PAGE_ROWS = 100_000  # rows per such query: the worker never holds all labels of a big store
+BUILD_WAIT = 2.0  # seconds a search waits for an index being built before answering 503
+RETRY_AFTER = 30  # seconds a client is told to wait meanwhile
 
-# labels and asserted types of every resource; the inferred graph adds only the parent types, which
-# would crowd the result list. Written for a big store: MINUS (one anti-join) rather than a NOT
-# EXISTS per row, no string functions per row (which IRIs are served here is decided in Python,
-# by the minter), and the few type labels fetched apart (TYPE_LABELS_QUERY) rather than per row.
-LABELS_QUERY = """PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+# Read in pages without ORDER BY (sorting every label costs the engine minutes at 10M triples):
+# a read-only store gives the same order for the same query, as the hub pages rely on too.
+LABELS_QUERY = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 SELECT ?s ?p ?v WHERE {
-  {
-    VALUES ?p { rdfs:label skos:altLabel }
-    ?s ?p ?v .
-    FILTER(isIRI(?s) && isLiteral(?v))
-  } UNION {
-    ?s rdf:type ?v .
-    FILTER(isIRI(?s))
-    MINUS { GRAPH <%(inferred)s> { ?s rdf:type ?v } }
-    BIND(rdf:type AS ?p)
-  }
-}"""
+  VALUES ?p { rdfs:label skos:altLabel }
+  ?s ?p ?v .
+  FILTER(isIRI(?s) && isLiteral(?v))
+} LIMIT %(limit)d OFFSET %(offset)d"""
+# asserted types of the labelled resources only: the inferred graph adds the parent types, which
+# would crowd the result list; MINUS is one anti-join rather than a NOT EXISTS per row
+TYPES_QUERY = """PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT ?s ?v WHERE {
+  VALUES ?p { rdfs:label skos:altLabel }
+  ?s ?p ?label .
+  ?s rdf:type ?v .
+  FILTER(isIRI(?s) && isIRI(?v))
+  MINUS { GRAPH <%(inferred)s> { ?s rdf:type ?v } }
+} LIMIT %(limit)d OFFSET %(offset)d"""
 TYPE_LABELS_QUERY = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 SELECT ?v ?typeLabel WHERE { VALUES ?v { %s } ?v rdfs:label ?typeLabel }"""
-
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
-def fold(text: str) -> str:
-    """The text as matching sees it: no accents, case folded, punctuation runs as one space.
-
-    >>> fold("  Café-Noir ")
-    'cafe noir'
-    >>> fold("Mexico–United States")
-    'mexico united states'
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NOT_WORD.sub(" ", bare.casefold()).strip()
-
-
-class Match(IntEnum):
-    """How a label matches the query; lower is better."""
-
-    EXACT = 0
-    PREFIX = 1
-    WORD = 2  # the query starts a word of the label
-    SUBSTRING = 3
-    WORDS = 4  # every word of the query starts a word of the label, in any order
-
-
-def match(label: str, query: str) -> Match | None:
-    """How the folded ``label`` matches the folded ``query``, None if it does not.
-
-    >>> match("daniel noboa", "noboa").name
-    'WORD'
-    >>> match("noboa daniel", "daniel noboa").name
-    'WORDS'
-    >>> match("ecuador", "cuad").name
-    'SUBSTRING'
-    """
-    if label == query:
-        return Match.EXACT
-    at = label.find(query)
-    if at == 0:
-        return Match.PREFIX
-    found = at > 0
-    while at > 0:
-        if label[at - 1] == " ":
-            return Match.WORD
-        at = label.find(query, at + 1)
-    if found:
-        return Match.SUBSTRING
-    words = query.split()
-    if len(words) > 1:
-        label_words = label.split()
-        if all(any(w.startswith(q) for w in label_words) for q in words):
-            return Match.WORDS
-    return None
-
-
-@dataclass(frozen=True)
-class Resource:
-    iri: str
-    path: str  # the page on this server
-    label: str
-    types: tuple[str, ...]  # labels of its asserted types
-
-
-@dataclass(frozen=True)
-class Hit:
-    resource: Resource
-    matched: str  # the label that matched best
-    how: Match
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "iri": self.resource.iri,
-            "path": self.resource.path,
-            "label": self.resource.label,
-            "matched": self.matched,
-            "match": self.how.name.lower(),
-            "types": list(self.resource.types),
-        }
-
-
-@dataclass
-class LabelIndex:
-    resources: list[Resource] = field(default_factory=list)
-    # (label, resource number), one per distinct label of a resource
-    entries: list[tuple[str, int]] = field(default_factory=list)
-    # the folded labels, in the order of ``entries``, one per line: a search scans this one
-    # string with str.find (C speed) and looks closer only at the labels it finds the query in
-    keys: str = ""
-    starts: array[int] = field(default_factory=lambda: array("q"))  # where each label begins
-
-    def search(self, query: str) -> list[Hit]:
-        """Every resource with a matching label, best first."""
-        return self.top(query, None)[0]
-
-    def top(self, query: str, limit: int | None) -> tuple[list[Hit], int]:
-        """The ``limit`` best hits (all when None) and how many resources match in all."""
-        folded = fold(query)
-        if not folded:
-            return [], 0
-        best: dict[int, tuple[Match, int, str]] = {}
-        for entry in self._candidates(folded):
-            how = match(self._key(entry), folded)
-            if how is None:
-                continue
-            label, number = self.entries[entry]
-            rank = (how, len(label), label)
-            if number not in best or rank < best[number]:
-                best[number] = rank
-
-        def order(item: tuple[int, tuple[Match, int, str]]) -> tuple[Match, int, str, int]:
-            number, (how, length, _) = item
-            return (how, length, self.resources[number].label.casefold(), number)
-
-        if limit is None:
-            ordered = sorted(best.items(), key=order)
-        else:  # a common word matches half the labels of a big graph: no need to sort them all
-            ordered = heapq.nsmallest(limit, best.items(), key=order)
-        hits = [Hit(self.resources[n], label, how) for n, (how, _, label) in ordered]
-        return hits, len(best)
-
-    def _candidates(self, folded: str) -> Iterator[int]:
-        """The labels holding the query's longest word: every kind of match needs it (whole
-        query as a substring, or each of its words starting a word of the label)."""
-        needle = max(folded.split(), key=len)
-        keys, starts = self.keys, self.starts
-        at = keys.find(needle)
-        while at != -1:
-            entry = bisect.bisect_right(starts, at) - 1
-            yield entry
-            following = entry + 1
-            if following == len(starts):
-                return
-            at = keys.find(needle, starts[following])
-
-    def _key(self, entry: int) -> str:
-        following = entry + 1
-        end = self.starts[following] - 1 if following < len(self.starts) else len(self.keys)
-        return self.keys[self.starts[entry] : end]
-
-    @classmethod
-    def from_rows(
-        cls,
-        rows: list[dict[str, Term]],
-        path_of: PathOf,
-        type_labels: Mapping[str, list[Term]] | None = None,
-    ) -> LabelIndex:
-        """The index of the rows of LABELS_QUERY; ``type_labels``: the labels of the types, when
-        the rows do not carry them (as ``typeLabel``)."""
-        labels: dict[str, list[Term]] = {}  # iri -> rdfs:label values, then skos:altLabel ones
-        alternatives: dict[str, list[Term]] = {}
-        types: dict[str, dict[str, Term | None]] = {}  # iri -> type iri -> its label
-        for row in rows:
-            iri, predicate, value = row["s"].value, row["p"].value, row["v"]
-            if predicate == RDF_TYPE:
-                known = types.setdefault(iri, {})
-                known[value.value] = _better(known.get(value.value), row.get("typeLabel"))
-                for label in (type_labels or {}).get(value.value, ()):
-                    known[value.value] = _better(known[value.value], label)
-            elif value.kind == "literal":
-                into = labels if predicate == RDFS_LABEL else alternatives
-                into.setdefault(iri, []).append(value)
-        index = cls()
-        keys: list[str] = []
-        for iri in sorted(labels.keys() | alternatives.keys()):
-            path = path_of(iri)
-            if path is None:
-                continue
-            main = sorted(
-                labels.get(iri, []), key=lambda term: (*_language_order(term), term.value)
-            )
-            others = alternatives.get(iri, [])
-            texts = list(dict.fromkeys(term.value for term in (*main, *others)))
-            kinds = {
-                label.value if label is not None else _local_name(kind)
-                for kind, label in types.get(iri, {}).items()
-            }
-            number = len(index.resources)
-            index.resources.append(
-                Resource(iri, path, texts[0], tuple(sorted(kinds, key=str.casefold)))
-            )
-            index.entries.extend((text, number) for text in texts)
-            keys.extend(fold(text) for text in texts)
-        offset = 0
-        for key in keys:
-            index.starts.append(offset)
-            offset += len(key) + 1
-        index.keys = "\n".join(keys)
-        return index
 
 
 class PathOf:
@@ -263,90 +93,207 @@ class PathOf:
         self.minter = app.minter
 
     def __call__(self, iri: str) -> str | None:
-        path = self.minter.path_of(iri)
-        if path is not None and "#" in iri and "#" not in path:
-            path += "#" + iri.split("#", 1)[1]
-        return path
+        return page_path(self.minter, iri)
 
 
-def _language_order(term: Term) -> tuple[int, str]:
-    """English and untagged labels first, then the others by language tag."""
-    language = (term.language or "").lower()
-    return (0 if language in ("", "en") or language.startswith("en-") else 1, language)
+class StoreLabels:
+    """The labels of any ``Store`` (embedded or remote), read through SPARQL a page at a time."""
+
+    def __init__(self, store: Store, inferred_graph: str, timeout: float) -> None:
+        self.store = store
+        self.inferred = inferred_graph
+        self.timeout = timeout
+
+    def _pages(self, query: str) -> Iterator[dict[str, Term]]:
+        offset = 0
+        while True:
+            text = query % {"inferred": self.inferred, "limit": PAGE_ROWS, "offset": offset}
+            rows = self.store.select(text, self.timeout)
+            yield from rows
+            if len(rows) < PAGE_ROWS:
+                return
+            offset += PAGE_ROWS
+
+    def labels(self) -> Iterator[tuple[str, str, str, str]]:
+        for row in self._pages(LABELS_QUERY):
+            value = row["v"]
+            if row["s"].kind == "uri" and value.kind == "literal":
+                yield row["s"].value, row["p"].value, value.value, value.language or ""
+
+    def types(self) -> Iterator[tuple[str, str, bool]]:
+        for row in self._pages(TYPES_QUERY):
+            yield row["s"].value, row["v"].value, False
+
+    def type_labels(self, types: Sequence[str]) -> Iterator[tuple[str, str, str]]:
+        values = " ".join(f"<{iri}>" for iri in types if is_iri(iri))
+        if not values:
+            return
+        for row in self.store.select(TYPE_LABELS_QUERY % values, self.timeout):
+            label = row["typeLabel"]
+            if label.kind == "literal":
+                yield row["v"].value, label.value, label.language or ""
 
 
-def _label_order(term: Term) -> tuple[int, str, str]:
-    return (*_language_order(term), term.value)
+# --- where the index of the data being served is, and its one build --------------------------
 
 
-def _better(current: Term | None, candidate: Term | None) -> Term | None:
-    if candidate is None:
-        return current
-    if current is None or _language_order(candidate) < _language_order(current):
-        return candidate
-    return current
+@dataclass(frozen=True)
+class Placement:
+    """Where the index of one store and base IRI may be, and what it must say it indexes."""
+
+    found_at: tuple[Path, ...]  # looked at in this order
+    build_at: Path  # where it is built when none fits
+    expected: dict[str, str]  # the meta entries a fitting index has
+
+    def fitting(self) -> Path | None:
+        for path in self.found_at:
+            meta = read_meta(path)
+            if meta is not None and all(meta.get(k) == v for k, v in self.expected.items()):
+                return path
+        return None
 
 
-def _local_name(iri: str) -> str:
-    return re.split(r"[#/]", iri.rstrip("/#"))[-1] or iri
+def placement(store: Store, base: str) -> Placement:
+    """An embedded store's index lives in its folder (written there by ``kgpub build`` and
+    ``kgpub load``, or once by the first server when the folder is writable); a remote store's, or
+    one in a read-only folder, in the server's runtime folder, named by the store's identity."""
+    named = hashlib.sha256(f"{store.identity}\0{base}".encode()).hexdigest()[:16]
+    runtime_copy = runtime_dir() / f"search-{named}.sqlite"
+    real_path = getattr(store, "real_path", None)
+    if real_path is None:  # a remote store: its identity changes with its data
+        return Placement((runtime_copy,), runtime_copy, {"base": base, "data": store.identity})
+    folder = Path(real_path)
+    beside = folder / FILE_NAME
+    expected = {"base": base, "data": store_fingerprint(folder)}
+    meta = read_meta(beside)
+    # an index beside the store for another base IRI stays: it is the build's own
+    other_base = meta is not None and meta.get("data") == expected["data"]
+    writable = folder.is_dir() and os.access(folder, os.W_OK) and not other_base
+    return Placement((beside, runtime_copy), beside if writable else runtime_copy, expected)
 
 
-INDEX_TIMEOUT = 600.0  # seconds the queries that build the label index may take
-_indexes: dict[tuple[str, str], LabelIndex] = {}
-_lock = threading.Lock()
+class IndexSlot:
+    """The index of one store identity and base IRI in this process: opened, or being built by
+    one thread, which first waits for any other process building the same file."""
+
+    def __init__(self, app: Services) -> None:
+        self.app = app
+        self.index: SearchIndex | None = None
+        self.error: BaseException | None = None
+        self.builder: threading.Thread | None = None
+        self.builds = 0  # how many times this process wrote the index
+        self.lock = threading.Lock()
+
+    def get(self) -> SearchIndex:
+        index = self.index
+        if index is not None:
+            return index
+        with self.lock:
+            if self.index is None and (self.builder is None or not self.builder.is_alive()):
+                failure, self.error = self.error, None
+                if failure is not None:
+                    raise reported(failure)
+                path = placement(self.app.store, self.app.minter.base).fitting()
+                if path is not None:
+                    self.index = SearchIndex(path)
+                else:
+                    self.builder = threading.Thread(target=self._build, daemon=True)
+                    self.builder.start()
+            builder = self.builder
+        if self.index is None and builder is not None:
+            builder.join(BUILD_WAIT)
+        if self.index is not None:
+            return self.index
+        with self.lock:
+            failure, self.error = self.error, None
+        if failure is not None:
+            raise reported(failure)
+        raise errors.ServiceUnavailable(
+            "the search index is being built (once for this data); try again shortly",
+            {"Retry-After": str(RETRY_AFTER)},
+        )
+
+    def discard(self, broken: SearchIndex) -> None:
+        """Forget an index that failed to read and remove its file, so the next search builds
+        it again."""
+        with self.lock:
+            if self.index is broken:
+                self.index = None
+                with contextlib.suppress(OSError):
+                    broken.path.unlink()
+
+    def _build(self) -> None:
+        try:
+            where = placement(self.app.store, self.app.minter.base)
+            lock_file = where.build_at.with_name(f".{where.build_at.name}.lock")
+            with open(lock_file, "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building it: wait
+                path = where.fitting()
+                if path is None:
+                    path = self._write(where)
+                self.index = SearchIndex(path)
+        except BaseException as error:  # handed to the next search, which reports it
+            self.error = error
+
+    def _write(self, where: Placement) -> Path:
+        app = self.app
+        timeout = max(app.settings.query_timeout, INDEX_TIMEOUT)
+        source = StoreLabels(app.store, str(app.minter.inferred_graph), timeout)
+        stats = write_index(where.build_at, source, PathOf(app), where.expected)
+        self.builds += 1
+        log.info(
+            "search index written to %s: %d labels of %d resources, %.1f MB in %.1f s",
+            where.build_at,
+            stats.labels,
+            stats.resources,
+            stats.bytes / 1e6,
+            stats.seconds,
+        )
+        return where.build_at
 
 
-def label_index(app: Services) -> LabelIndex:
-    """The index of the build being served, made on first use by one worker of the server and
-    read by the others from the server's runtime folder (building it reads every label)."""
+_slots: dict[tuple[str, str], IndexSlot] = {}
+_slots_lock = threading.Lock()
+
+
+def index_slot(app: Services) -> IndexSlot:
     key = (app.store.identity, app.minter.base)
-    index = _indexes.get(key)
-    if index is not None:
-        return index
-    with _lock:
-        if key not in _indexes:
-            _indexes[key] = shared_index(app, key)
-        return _indexes[key]
+    slot = _slots.get(key)
+    if slot is None:
+        with _slots_lock:
+            slot = _slots.setdefault(key, IndexSlot(app))
+    return slot
 
 
-def shared_index(app: Services, key: tuple[str, str]) -> LabelIndex:
-    """The index from the runtime folder, or built and written there, under a file lock: a second
-    worker waits for the first rather than reading every label again beside it."""
-    name = hashlib.sha256("\0".join(key).encode()).hexdigest()[:16]
-    path = runtime_dir() / f"labels-{name}.pickle"
-    with open(runtime_dir() / f"labels-{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file():
-            with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError):
-                index = pickle.loads(path.read_bytes())
-                if isinstance(index, LabelIndex):
-                    return index
-        index = build_index(app)
-        partial = path.with_suffix(".part")
-        partial.write_bytes(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
-        partial.replace(path)
-        return index
+def label_index(app: Services) -> SearchIndex:
+    """The index of the data being served; raises ServiceUnavailable while it is being built."""
+    return index_slot(app).get()
 
 
-def build_index(app: Services) -> LabelIndex:
-    rows = _select(app, LABELS_QUERY % {"inferred": app.minter.inferred_graph})
-    types = {row["v"].value for row in rows if row["p"].value == RDF_TYPE}
-    type_labels: dict[str, list[Term]] = {}
-    if types:
-        values = " ".join(f"<{iri}>" for iri in sorted(types) if is_iri(iri))
-        for row in _select(app, TYPE_LABELS_QUERY % values):
-            type_labels.setdefault(row["v"].value, []).append(row["typeLabel"])
-    return LabelIndex.from_rows(rows, PathOf(app), type_labels)
-
-
-def _select(app: Services, query: str) -> list[dict[str, Term]]:
-    # reading every label of a big store takes longer than a user's query may: seconds at 1M
-    # triples, a minute at 10M; it happens once per build
-    timeout = max(app.settings.query_timeout, INDEX_TIMEOUT)
+def find(app: Services, query: str, limit: int) -> tuple[list[Hit], int]:
+    """The best hits and their total; a broken index file is dropped and built again."""
+    slot = index_slot(app)
+    index = slot.get()
     try:
-        return app.store.select(query, timeout)
-    except QueryFailed as error:
-        raise errors.from_query_failure(error, query, timeout) from None
+        return index.top(query, limit)
+    except IndexBroken as error:
+        log.error("search index unreadable, building it again: %s", error)
+        slot.discard(index)
+        return slot.get().top(query, limit)
+
+
+def reported(error: BaseException) -> BaseException:
+    """What a search answers when building the index failed: the store's failure as the store
+    would report it, an unreadable index as unavailable for now (the next search rebuilds)."""
+    if isinstance(error, QueryFailed):
+        return errors.from_query_failure(error, "(reading the labels for the search index)", 0)
+    if isinstance(error, IndexBroken):
+        log.error("search index: %s", error)
+        return errors.ServiceUnavailable(
+            "the search index could not be read and is being built again; try again shortly",
+            {"Retry-After": str(RETRY_AFTER)},
+        )
+    return error
 
 
 @dataclass(frozen=True)
@@ -385,7 +332,7 @@ def search() -> Response:
     if fmt is None:
         raise errors.NotAcceptable("search results", OFFERED)
     query, limit = read_query(), read_limit()
-    hits, total = label_index(services()).top(query, limit)
+    hits, total = find(services(), query, limit)
     if fmt is HTML:
         page = SearchPage(query, hits, total, limit)
         response = Response(

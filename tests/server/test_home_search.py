@@ -12,9 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from kgpub.server.querypage import load_examples
-from kgpub.server.search import LabelIndex, Match, PathOf, fold, label_index, match
-from kgpub.server.store import Term
+from kgpub.server.search import Match, fold, label_index, match
 from markupsafe import escape
+
+from kgpub.searchindex import RDFS_LABEL, SKOS_ALT_LABEL, SearchIndex, write_index
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 BASE = "https://w3id.org/kgpub/"
@@ -247,38 +248,43 @@ def test_match_kinds() -> None:
     assert match("tea", "cafe") is None
 
 
-def _index(*entries: tuple[str, str, str]) -> LabelIndex:
-    """An index from (iri, predicate, label) rows, as the store's query gives them."""
-    rows = [
-        {"s": Term("uri", BASE + "id/" + iri), "p": Term("uri", predicate), "v": Term("literal", v)}
-        for iri, predicate, v in entries
-    ]
+class Rows:
+    """Labels given as (name, predicate, label): a ``LabelSource`` for ``write_index``."""
 
-    class Minter:
-        base = BASE
+    def __init__(self, entries: tuple[tuple[str, str, str], ...]) -> None:
+        self.entries = entries
 
-        def path_of(self, iri: str) -> str:
-            return "/" + iri[len(BASE) :]
+    def labels(self) -> list[tuple[str, str, str, str]]:
+        return [(BASE + "id/" + name, p, value, "") for name, p, value in self.entries]
 
-    class App:
-        minter = Minter()
+    def types(self) -> list[tuple[str, str, bool]]:
+        return []
 
-    return LabelIndex.from_rows(rows, PathOf(App()))  # type: ignore[arg-type]
+    def type_labels(self, types: object) -> list[tuple[str, str, str]]:
+        return []
 
 
-LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
-ALT = "http://www.w3.org/2004/02/skos/core#altLabel"
+def _index(tmp_path: Path, *entries: tuple[str, str, str]) -> SearchIndex:
+    """An index file of our own labels, written as the build writes one."""
+    target = tmp_path / "search.sqlite"
+    write_index(target, Rows(entries), lambda iri: "/" + iri[len(BASE) :], {"base": BASE})
+    return SearchIndex(target)
 
 
-def test_accented_labels_are_found_without_accents() -> None:
-    index = _index(("cafe", LABEL, "Café"), ("tea", LABEL, "Tea room"))
+LABEL = RDFS_LABEL
+ALT = SKOS_ALT_LABEL
+
+
+def test_accented_labels_are_found_without_accents(tmp_path: Path) -> None:
+    index = _index(tmp_path, ("cafe", LABEL, "Café"), ("tea", LABEL, "Tea room"))
     hits = index.search("cafe")
     assert [(h.resource.label, h.how) for h in hits] == [("Café", Match.EXACT)]
     assert index.search("CAFÉ")[0].resource.path == "/id/cafe"
 
 
-def test_best_label_of_a_resource_counts_then_shorter_labels_first() -> None:
+def test_best_label_of_a_resource_counts_then_shorter_labels_first(tmp_path: Path) -> None:
     index = _index(
+        tmp_path,
         ("a", LABEL, "Central Park Café"),
         ("b", LABEL, "Park"),
         ("c", LABEL, "Parkside Avenue"),
