@@ -9,10 +9,15 @@ query's outcome, timeouts, capped answers and cache hits where they happen; what
 the current request reaches the access line through a thread-local, as a WSGI request runs on one
 thread from the call to the return.
 
-``kgpub serve`` runs several worker processes: the counters then live in files of a folder all of
-them share (prometheus_client's multiprocess mode, ``multiprocess_metrics``), and whichever worker
-answers ``/-/metrics`` adds them up. An app in a single process (the test client) keeps its own
-registry.
+It runs on every request, a cache hit's too, so it is kept to a few microseconds: a count is a float
+added to a cell of a memory map (``Cells``), found through a dict, under one uncontended lock; the
+access line is built as text with only the client's own strings passed through the JSON escaper,
+and written with one ``os.write``.
+
+``kgpub serve`` runs several worker processes: each keeps its cells in a file of a folder they all
+share (``multiprocess_metrics``), written through as the counts move, so whichever worker answers
+``/-/metrics`` reads every worker's current totals from those files and adds them up; nothing waits
+for a flush. An app in a single process (the test client) keeps its cells in memory.
 """
 
 from __future__ import annotations
@@ -20,14 +25,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import os
 import re
+import secrets
 import threading
 import time
+import weakref
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -44,7 +53,10 @@ from .store import QueryRequest, Store
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+log = logging.getLogger(__name__)
+
+# names the folder where the workers of one server keep their counts
+MULTIPROCESS_VARIABLE = "KGPUB_METRICS_DIR"
 # what Prometheus asks for; the version of the text format, not of this server
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ACCESS_LOGGER = "kgpub.access"
@@ -58,9 +70,14 @@ UNMATCHED = "unmatched"  # the route of a request no URL rule matched (404s, mos
 STORE_CALLS = frozenset(
     ("select", "resource_quads", "counts", "find", "resource", "annotations", "text")
 )
-# bounds on what a client controls in its access line
+# bounds on what a client controls in its access line, in characters and, once escaped, in bytes:
+# the whole line stays under PIPE_BUF (4096), the most one write puts on a pipe in one piece
 MAX_USER_AGENT = 200
 MAX_PATH = 1000
+MAX_USER_AGENT_BYTES = 800
+MAX_PATH_BYTES = 2400
+MAX_CLIENT_BYTES = 400
+PIPE_BUF = 4096
 QUERY_HASH_CHARS = 12
 
 
@@ -94,20 +111,274 @@ class _Pid:
 os.register_at_fork(after_in_child=_Pid.refresh)
 
 
-# --- metrics ------------------------------------------------------------------------------------
+# --- metrics: what is counted -------------------------------------------------------------------
 
 
-def multiprocess_folder() -> Path | None:
-    value = os.environ.get(MULTIPROCESS_VARIABLE)
-    return Path(value) if value else None
+@dataclass(frozen=True)
+class Family:
+    """One metric of the text format: a counter or a histogram (over ``REQUEST_BUCKETS``)."""
+
+    name: str  # a counter's without its ``_total``
+    kind: str  # "counter" or "histogram"
+    help: str
+    labels: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        """Cells per series: a counter's value; a histogram's count per bucket, the +Inf
+        bucket's, then the sum (the count is the buckets' total)."""
+        return len(REQUEST_BUCKETS) + 2 if self.kind == "histogram" else 1
+
+
+REQUESTS = Family(
+    "kgpub_http_requests",
+    "counter",
+    "HTTP requests answered, by route (URL family), method and status",
+    ("route", "method", "status"),
+)
+DURATION = Family(
+    "kgpub_http_request_duration_seconds",
+    "histogram",
+    "Time from the request to the last byte of its answer handed to the server",
+    ("route",),
+)
+SENT = Family(
+    "kgpub_http_response_bytes",
+    "counter",
+    "Body bytes sent (after compression), by route",
+    ("route",),
+)
+QUERIES = Family(
+    "kgpub_sparql_queries",
+    "counter",
+    "SPARQL queries of the endpoint and the query page, by form and outcome "
+    "(ok, truncated, timeout, busy, rejected, too_large, unavailable, failed, cancelled)",
+    ("form", "outcome"),
+)
+TIMEOUTS = Family(
+    "kgpub_sparql_timeouts",
+    "counter",
+    "Queries stopped at their time limit, the endpoint's and the pages' own",
+)
+ROWS_CAPPED = Family(
+    "kgpub_sparql_rows_capped", "counter", "Endpoint answers cut at max_rows rows (or triples)"
+)
+STORE_CALLS_MADE = Family(
+    "kgpub_store_calls",
+    "counter",
+    "Calls to the store by the pages and the server itself, by call and outcome",
+    ("call", "outcome"),
+)
+STORE_DURATION = Family(
+    "kgpub_store_call_duration_seconds",
+    "histogram",
+    "Time the store took to answer a call (a streamed answer: its first part)",
+    ("call",),
+)
+CACHE_HITS = Family("kgpub_cache_hits", "counter", "Requests answered from the response cache")
+CACHE_MISSES = Family(
+    "kgpub_cache_misses",
+    "counter",
+    "Requests that looked in the response cache and did not find their answer",
+)
+FAMILIES = (
+    REQUESTS,
+    DURATION,
+    SENT,
+    QUERIES,
+    TIMEOUTS,
+    ROWS_CAPPED,
+    STORE_CALLS_MADE,
+    STORE_DURATION,
+    CACHE_HITS,
+    CACHE_MISSES,
+)
+_FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
+Series = tuple[str, tuple[str, ...]]  # a family's name and its label values
+
+
+# --- metrics: where the counts live ---------------------------------------------------------------
+
+# float cells a process can hold: 512 KiB of file, of which only the pages in use take memory; the
+# series are bounded (routes x methods x statuses, forms x outcomes, calls) far below this
+CELL_COUNT = 1 << 16
+CELL_BYTES = 8
+# the last cells take the counts of series beyond the rest, never read, so that counting never fails
+_OVERFLOW = CELL_COUNT - max(family.width for family in FAMILIES)
+KEYS_SUFFIX = ".keys"
+CELLS_SUFFIX = ".cells"
+
+
+class Cells:
+    """One process's counts: float cells in a memory map, and where each series begins.
+
+    With a folder, the map is a file there (``<pid>-<token>.cells``) and each series, when first
+    counted, is appended as a JSON line to its ``.keys`` file, before any count reaches its cells:
+    a reader in another process sees every count as it is made. Without one, the map is memory
+    of this process. ``lock`` guards the cells: a read-add-write of a float is not atomic."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.lock = threading.Lock()
+        self.index: dict[Series, int] = {}
+        self.used = 0
+        self._keys: int | None = None
+        self._open()
+        _open_cells.add(self)
+
+    def _open(self) -> None:
+        size = CELL_COUNT * CELL_BYTES
+        if self.folder is None:
+            memory = mmap.mmap(-1, size)
+        else:
+            stem = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}"
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
+            fd = os.open(stem.with_suffix(CELLS_SUFFIX), flags, 0o600)
+            try:
+                os.ftruncate(fd, size)  # sparse: zeros, and no disk, until a page is written
+                memory = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)
+            keys = stem.with_suffix(KEYS_SUFFIX)
+            self._keys = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        self.values: Any = memoryview(memory).cast("d")
+
+    def cell(self, family: Family, labels: tuple[str, ...]) -> int:
+        """Where the series begins, given cells (zeros) when first seen."""
+        found = self.index.get((family.name, labels))
+        if found is not None:
+            return found
+        with self.lock:
+            return self._allocate(family, labels)
+
+    def _allocate(self, family: Family, labels: tuple[str, ...]) -> int:
+        series = (family.name, labels)
+        found = self.index.get(series)  # another thread may have been first
+        if found is not None:
+            return found
+        if isinstance(self.values, _Reopen):  # a forked process: its own files first
+            self.reopen()
+        start = self.used
+        if start + family.width > _OVERFLOW:
+            log.warning("too many metric series: %s%s is not counted", family.name, list(labels))
+            self.index[series] = _OVERFLOW
+            return _OVERFLOW
+        self._write_key(series, start)
+        self.used = start + family.width
+        self.index[series] = start
+        return start
+
+    def _write_key(self, series: Series, start: int) -> None:
+        if self._keys is not None:
+            line = json.dumps({"cell": start, "name": series[0], "labels": list(series[1])})
+            os.write(self._keys, line.encode() + b"\n")
+
+    def add(self, cell: int, amount: float) -> None:
+        with self.lock:
+            self.values[cell] += amount
+
+    def snapshot(self) -> dict[Series, list[float]]:
+        """Every series and its cells, as counted so far by this process."""
+        with self.lock:
+            values = self.values
+            return {
+                series: values[start : start + _FAMILY_BY_NAME[series[0]].width].tolist()
+                for series, start in self.index.items()
+                if start != _OVERFLOW
+            }
+
+    def forked(self) -> None:
+        """In a child process the map and the keys file are the parent's, and the lock may be
+        held by a thread that does not exist here: the child counts in files of its own, opened
+        when it first counts, with the same series at the same cells, so that cells looked up
+        before the fork still hold."""
+        self.lock = threading.Lock()
+        self._keys = None  # the parent's descriptor: never written from here
+        self.values = _Reopen(self)
+
+    def reopen(self) -> None:
+        self._open()
+        for series, start in sorted(self.index.items(), key=lambda item: item[1]):
+            if start != _OVERFLOW:
+                self._write_key(series, start)
+
+
+class _Reopen:
+    """The cells of a forked process until it first touches them, then its own."""
+
+    def __init__(self, cells: Cells) -> None:
+        self.cells = cells
+
+    def _real(self) -> Any:
+        if self.cells.values is self:
+            self.cells.reopen()
+        return self.cells.values
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._real()[key]
+
+    def __setitem__(self, key: Any, value: float) -> None:
+        self._real()[key] = value
+
+
+_open_cells: weakref.WeakSet[Cells] = weakref.WeakSet()
+
+
+def _cells_after_fork() -> None:
+    for cells in list(_open_cells):
+        cells.forked()
+
+
+os.register_at_fork(after_in_child=_cells_after_fork)
+
+
+def read_folder(folder: Path) -> dict[Series, list[float]]:
+    """Every worker's series in ``folder``, added up; a stopped worker's too, as its past counts
+    stay counted. A series whose line is still being written is left for the next scrape."""
+    totals: dict[Series, list[float]] = {}
+    for keys in sorted(folder.glob("*" + KEYS_SUFFIX)):
+        for series, values in _read_worker(keys).items():
+            total = totals.get(series)
+            if total is None:
+                totals[series] = values
+            else:
+                totals[series] = [a + b for a, b in zip(total, values, strict=True)]
+    return totals
+
+
+def _read_worker(keys: Path) -> dict[Series, list[float]]:
+    try:
+        text = keys.read_bytes()
+        found = []
+        for line in text.split(b"\n")[:-1]:  # after the last newline: a line still being written
+            entry = json.loads(line)
+            family = _FAMILY_BY_NAME.get(entry["name"])
+            if family is not None:
+                found.append((family, tuple(entry["labels"]), int(entry["cell"])))
+        end = max((start + family.width for family, _, start in found), default=0)
+        if end == 0:
+            return {}
+        # mapped, not read: each float is then loaded whole, never half old and half new
+        with (
+            keys.with_suffix(CELLS_SUFFIX).open("rb") as file,
+            mmap.mmap(file.fileno(), end * CELL_BYTES, access=mmap.ACCESS_READ) as memory,
+        ):
+            view = memoryview(memory).cast("d")
+            try:
+                return {
+                    (family.name, labels): view[start : start + family.width].tolist()
+                    for family, labels, start in found
+                }
+            finally:
+                view.release()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("metrics of %s left out: %s", keys.name, error)
+        return {}
 
 
 @contextmanager
 def multiprocess_metrics(runtime: Path) -> Iterator[Path]:
-    """Name ``runtime/metrics`` as the counters' folder for the worker processes started inside.
-
-    prometheus_client chooses where a counter keeps its value when it is first imported, so the
-    variable must be set before any worker imports it."""
+    """Name ``runtime/metrics`` as the counts' folder for the worker processes started inside."""
     folder = runtime / "metrics"
     folder.mkdir(mode=0o700, exist_ok=True)
     previous = os.environ.get(MULTIPROCESS_VARIABLE)
@@ -121,145 +392,148 @@ def multiprocess_metrics(runtime: Path) -> Iterator[Path]:
             os.environ[MULTIPROCESS_VARIABLE] = previous
 
 
-def _shared_values(folder: Path | None) -> None:
-    """In a worker forked from a process that imported prometheus_client before the folder was
-    named, the values were set up to stay in memory: point new ones at the shared files."""
-    from prometheus_client import values
+def multiprocess_folder() -> Path | None:
+    value = os.environ.get(MULTIPROCESS_VARIABLE)
+    return Path(value) if value else None
 
-    if folder is not None and not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()
+
+# --- metrics: counting and the text format --------------------------------------------------------
 
 
 class Metrics:
     """The server's counters and histograms, in this process or shared by all workers."""
 
     def __init__(self, build: Callable[[], tuple[str, float]]) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
         self.folder = multiprocess_folder()
-        _shared_values(self.folder)
         self.build = build
-        # shared: the values are in files and a registry is made per scrape; else the app's own
-        registry = None if self.folder is not None else CollectorRegistry()
-        self.registry = registry
-        self.requests = Counter(
-            "kgpub_http_requests",
-            "HTTP requests answered, by route (URL family), method and status",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "kgpub_http_request_duration_seconds",
-            "Time from the request to the last byte of its answer handed to the server",
-            ["route"],
-            buckets=REQUEST_BUCKETS,
-            registry=registry,
-        )
-        self.sent = Counter(
-            "kgpub_http_response_bytes",
-            "Body bytes sent (after compression), by route",
-            ["route"],
-            registry=registry,
-        )
-        self.queries = Counter(
-            "kgpub_sparql_queries",
-            "SPARQL queries of the endpoint and the query page, by form and outcome "
-            "(ok, truncated, timeout, busy, rejected, too_large, unavailable, failed, cancelled)",
-            ["form", "outcome"],
-            registry=registry,
-        )
-        self.timeouts = Counter(
-            "kgpub_sparql_timeouts",
-            "Queries stopped at their time limit, the endpoint's and the pages' own",
-            registry=registry,
-        )
-        self.rows_capped = Counter(
-            "kgpub_sparql_rows_capped",
-            "Endpoint answers cut at max_rows rows (or triples)",
-            registry=registry,
-        )
-        self.store_calls = Counter(
-            "kgpub_store_calls",
-            "Calls to the store by the pages and the server itself, by call and outcome",
-            ["call", "outcome"],
-            registry=registry,
-        )
-        self.store_duration = Histogram(
-            "kgpub_store_call_duration_seconds",
-            "Time the store took to answer a call (a streamed answer: its first part)",
-            ["call"],
-            buckets=REQUEST_BUCKETS,
-            registry=registry,
-        )
-        self.cache_hits = Counter(
-            "kgpub_cache_hits", "Requests answered from the response cache", registry=registry
-        )
-        self.cache_misses = Counter(
-            "kgpub_cache_misses",
-            "Requests that looked in the response cache and did not find their answer",
-            registry=registry,
-        )
-        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
-        if registry is not None:
-            registry.register(BuildCollector(build))
+        self.cells = Cells(self.folder)
+        # (route, method, status): the cells of its count, its route's histogram and bytes
+        self._request_cells: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+        self._hits = self.cells.cell(CACHE_HITS, ())
+        self._misses = self.cells.cell(CACHE_MISSES, ())
+        # shown from the start, at 0, like the cache's: a rate over them needs a first sample
+        self.cells.cell(TIMEOUTS, ())
+        self.cells.cell(ROWS_CAPPED, ())
+
+    def count(self, family: Family, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:
+        self.cells.add(self.cells.cell(family, labels), amount)
+
+    def observe(self, family: Family, labels: tuple[str, ...], seconds: float) -> None:
+        """One observation of a histogram: its bucket's count and the sum."""
+        start = self.cells.cell(family, labels)
+        cells = self.cells
+        bucket = bisect_left(REQUEST_BUCKETS, seconds)  # the first bound >= seconds: le
+        with cells.lock:
+            values = cells.values
+            values[start + bucket] += 1.0
+            values[start + len(REQUEST_BUCKETS) + 1] += seconds
 
     def request(
         self, route: str, method: str, status: str, seconds: float, sent: int, cache: str | None
     ) -> None:
-        key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:  # the label sets are few: one look-up each, then kept
-            children = (
-                self.requests.labels(route, method, status),
-                self.duration.labels(route),
-                self.sent.labels(route),
+        """One answered request: the whole of the middleware's counting, under one lock."""
+        found = self._request_cells.get((route, method, status))
+        if found is None:
+            found = self._request_cells[(route, method, status)] = (
+                self.cells.cell(REQUESTS, (route, method, status)),
+                self.cells.cell(DURATION, (route,)),
+                self.cells.cell(SENT, (route,)),
             )
-            self._children[key] = children
-        requests, duration, sent_bytes = children
-        requests.inc()
-        duration.observe(seconds)
-        if sent:
-            sent_bytes.inc(sent)
-        if cache == "hit":
-            self.cache_hits.inc()
-        elif cache == "miss":
-            self.cache_misses.inc()
+        requests, duration, sent_bytes = found
+        bucket = bisect_left(REQUEST_BUCKETS, seconds)
+        cells = self.cells
+        with cells.lock:
+            values = cells.values
+            values[requests] += 1.0
+            values[duration + bucket] += 1.0
+            values[duration + len(REQUEST_BUCKETS) + 1] += seconds
+            values[sent_bytes] += sent
+            if cache == "hit":
+                values[self._hits] += 1.0
+            elif cache == "miss":
+                values[self._misses] += 1.0
 
     def exposition(self) -> bytes:
-        """The text format: this app's registry, or the files of every worker."""
-        from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        if self.registry is not None:
-            return generate_latest(self.registry)
-        assert self.folder is not None
-        # every worker's files, the dead ones' too: a counter's past counts stay counted
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, str(self.folder))
-        registry.register(BuildCollector(self.build))
-        return generate_latest(registry)
+        """The text format: this process's counts, or those of every worker in the folder."""
+        series = read_folder(self.folder) if self.folder is not None else self.cells.snapshot()
+        identity, modified = self.build()  # read at each scrape: a remote store's may change
+        return render(series, identity, modified).encode("utf-8")
 
 
-class BuildCollector:
-    """Which build this server answers from, read at each scrape (a remote store's may change)."""
+def render(series: dict[Series, list[float]], build: str, modified: float) -> str:
+    """The Prometheus text format (version 0.0.4) of ``series`` and the build's two gauges."""
+    by_family: dict[str, list[tuple[tuple[str, ...], list[float]]]] = {}
+    for (name, labels), values in series.items():
+        by_family.setdefault(name, []).append((labels, values))
+    lines: list[str] = []
+    for family in FAMILIES:
+        rows = sorted(by_family.get(family.name, ()))
+        if family.kind == "counter":
+            _counter_lines(lines, family, rows)
+        else:
+            _histogram_lines(lines, family, rows)
+    lines.append("# HELP kgpub_build_info The build being served and the server's version")
+    lines.append("# TYPE kgpub_build_info gauge")
+    lines.append(f"kgpub_build_info{_labels(('build', 'version'), (build, __version__))} 1.0")
+    lines.append("# HELP kgpub_build_timestamp_seconds When the data being served was built")
+    lines.append("# TYPE kgpub_build_timestamp_seconds gauge")
+    lines.append(f"kgpub_build_timestamp_seconds {_number(modified)}")
+    return "\n".join(lines) + "\n"
 
-    def __init__(self, build: Callable[[], tuple[str, float]]) -> None:
-        self.build = build
 
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+def _counter_lines(
+    lines: list[str], family: Family, rows: list[tuple[tuple[str, ...], list[float]]]
+) -> None:
+    name = family.name + "_total"
+    lines.append(f"# HELP {name} {_help(family.help)}")
+    lines.append(f"# TYPE {name} counter")
+    for labels, (value,) in rows:
+        lines.append(f"{name}{_labels(family.labels, labels)} {_number(value)}")
 
-        identity, modified = self.build()
-        info = GaugeMetricFamily(
-            "kgpub_build_info",
-            "The build being served and the server's version",
-            labels=["build", "version"],
-        )
-        info.add_metric([identity, __version__], 1)
-        yield info
-        yield GaugeMetricFamily(
-            "kgpub_build_timestamp_seconds", "When the data being served was built", value=modified
-        )
+
+def _histogram_lines(
+    lines: list[str], family: Family, rows: list[tuple[tuple[str, ...], list[float]]]
+) -> None:
+    name = family.name
+    lines.append(f"# HELP {name} {_help(family.help)}")
+    lines.append(f"# TYPE {name} histogram")
+    bounds = [*(_number(bound) for bound in REQUEST_BUCKETS), "+Inf"]
+    for labels, values in rows:
+        running = 0.0
+        for bound, count in zip(bounds, values, strict=False):  # the last cell is the sum
+            running += count
+            bucket = _labels((*family.labels, "le"), (*labels, bound))
+            lines.append(f"{name}_bucket{bucket} {_number(running)}")
+        named = _labels(family.labels, labels)
+        lines.append(f"{name}_count{named} {_number(running)}")
+        lines.append(f"{name}_sum{named} {_number(values[-1])}")
+
+
+def _labels(names: Sequence[str], values: Sequence[str]) -> str:
+    if not names:
+        return ""
+    pairs = ",".join(
+        f'{name}="{_label_value(value)}"' for name, value in zip(names, values, strict=True)
+    )
+    return "{" + pairs + "}"
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    """As Prometheus writes it: 1.0, 0.0025, +Inf."""
+    value = float(value)
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
 
 
 # --- the store and the cache, observed ----------------------------------------------------------
@@ -324,7 +598,7 @@ class ObservedStore:
             self._count(form, failure_outcome(error))
             raise
         finally:
-            metrics.store_duration.labels("query").observe(time.perf_counter() - started)
+            metrics.observe(STORE_DURATION, ("query",), time.perf_counter() - started)
         if answer.chunks is None:
             self._count(form, "truncated" if answer.truncated else "ok")
         else:  # the outcome is known when the stream ends
@@ -333,11 +607,11 @@ class ObservedStore:
 
     def _count(self, form: str, outcome: str) -> None:
         assert self._metrics is not None
-        self._metrics.queries.labels(form, outcome).inc()
+        self._metrics.count(QUERIES, (form, outcome))
         if outcome == "timeout":
-            self._metrics.timeouts.inc()
+            self._metrics.count(TIMEOUTS)
         elif outcome == "truncated":
-            self._metrics.rows_capped.inc()
+            self._metrics.count(ROWS_CAPPED)
 
     def _watch(self, chunks: Iterator[bytes], form: str, truncated: bool) -> Iterator[bytes]:
         outcome = "cancelled"  # the client went away before the end
@@ -363,11 +637,11 @@ def _timed_call(metrics: Metrics, name: str, call: Callable[..., Any]) -> Callab
         except Exception as error:
             outcome = failure_outcome(error)
             if outcome == "timeout":
-                metrics.timeouts.inc()
+                metrics.count(TIMEOUTS)
             raise
         finally:
-            metrics.store_duration.labels(name).observe(time.perf_counter() - started)
-            metrics.store_calls.labels(name, outcome).inc()
+            metrics.observe(STORE_DURATION, (name,), time.perf_counter() - started)
+            metrics.count(STORE_CALLS_MADE, (name, outcome))
 
     return timed
 
@@ -395,6 +669,11 @@ class ObservedCache:
 
 
 # --- the access line ------------------------------------------------------------------------------
+
+# a str as a JSON string with every control and non-ASCII character escaped (the C encoder of the
+# json module): nothing a client sends can end the line or the string early
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_CACHE_JSON = {None: "null", "hit": '"hit"', "miss": '"miss"'}
 
 
 class LineHandler(logging.Handler):
@@ -429,6 +708,19 @@ def access_logger() -> logging.Logger:
     return logger
 
 
+def direct_fd(logger: logging.Logger) -> int | None:
+    """The descriptor to write an access line to without a log record, when all the logger does
+    is hand the line to one bare ``LineHandler`` (the default, and ``kgpub serve``'s set-up);
+    None when logging was set up otherwise, or the logger is off."""
+    handlers = logger.handlers
+    if len(handlers) != 1 or logger.filters or not logger.isEnabledFor(logging.INFO):
+        return None
+    handler = handlers[0]
+    if type(handler) is not LineHandler or handler.filters or handler.level > logging.INFO:
+        return None
+    return handler.fd
+
+
 def client_address(environ: dict[str, Any], trust_forwarded: bool) -> str:
     """The peer's address; behind our own proxy (``trust_forwarded``), the address that proxy
     appended last to X-Forwarded-For: earlier entries are whatever the client chose to send."""
@@ -451,8 +743,35 @@ def _text(raw: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def json_text(raw: str, limit: int, max_bytes: int) -> str:
+    """A client's string as a JSON string of at most ``max_bytes``: at most ``limit`` characters,
+    fewer when escaping makes them longer (control characters and non-ASCII take 6 bytes)."""
+    text = _text(raw, limit)
+    encoded = _json_string(text)
+    while len(encoded) > max_bytes:
+        text = text[: max(0, len(text) * max_bytes // len(encoded) - 2)] + "…"
+        encoded = _json_string(text)
+    return encoded
+
+
 def query_hash(query: str) -> str:
     return hashlib.sha256(query.encode("utf-8", "replace")).hexdigest()[:QUERY_HASH_CHARS]
+
+
+# queries up to this length have their hash remembered: clients repeat their queries
+REMEMBERED_QUERY_CHARS = 4096
+
+
+@lru_cache(maxsize=512)
+def _remembered_query_hash(query: str) -> str:
+    return query_hash(query)
+
+
+def ran_query_hash(query: str) -> str:
+    """The hash of a query the endpoint ran: of a short one, remembered."""
+    if len(query) <= REMEMBERED_QUERY_CHARS:
+        return _remembered_query_hash(query)
+    return query_hash(query)
 
 
 @lru_cache(maxsize=512)
@@ -465,70 +784,152 @@ def url_query_hash(query_string: str) -> str | None:
     return None
 
 
+_second: tuple[int, str] = (-1, "")  # the last second written, and its ISO 8601 text
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_NS_PER_SECOND = 1_000_000_000
+_NS_PER_MS = 1_000_000
+
+
 def utc_now() -> str:
-    """ISO 8601, UTC, milliseconds."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    """ISO 8601, UTC, milliseconds; the text of the second is made once per second."""
+    global _second
+    whole, ns = divmod(time.time_ns(), _NS_PER_SECOND)
+    second = _second
+    if second[0] != whole:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return second[1] + _MILLISECONDS[ns // _NS_PER_MS]
 
 
-@dataclass
-class Finished:
-    """One answered request, as the access line and the counters see it."""
-
-    environ: dict[str, Any]
-    route: str
-    method: str
-    status: str  # "200"
-    headers: Sequence[tuple[str, str]]
-    seconds: float
-    sent: int
-    complete: bool  # False: the body ended early (a failed stream, a client gone)
-    cache: str | None
-    query: str | None
+def result_truncated(headers: Sequence[tuple[str, str]]) -> bool:
+    # a loop, not any(): a generator costs more than the few headers it would look at
+    for name, value in headers:  # noqa: SIM110
+        if value == "true" and name.lower() == "x-result-truncated":
+            return True
+    return False
 
 
-def access_record(done: Finished, trust_forwarded: bool) -> dict[str, Any]:
-    """The fields of one access line. Never the body; of a query, its length and a short hash."""
-    environ = done.environ
-    query_string = environ.get("QUERY_STRING", "")
-    hashed = query_hash(done.query) if done.query is not None else None
-    if hashed is None and done.route == "sparql.endpoint" and query_string:
-        hashed = url_query_hash(query_string)
-    truncated = any(
-        name.lower() == "x-result-truncated" and value == "true" for name, value in done.headers
-    )
-    return {
-        "time": utc_now(),
-        "client": client_address(environ, trust_forwarded),
-        "method": done.method,
-        "path": _text(environ.get("PATH_INFO", ""), MAX_PATH),
-        "query_length": len(query_string),
-        "query_hash": hashed,
-        "route": done.route,
-        "status": int(done.status),
-        "bytes": done.sent,
-        "duration_ms": round(done.seconds * 1000, 3),
-        "cache": done.cache,
-        "truncated": truncated,
-        "complete": done.complete,
-        "user_agent": _text(environ.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT),
-        "worker": _Pid.value,
-    }
+# the line's shapes remembered: a client repeats its path and user agent, and the server its routes
+TEMPLATES = 1024
+# strings longer than this (path and user agent together) make a line of their own, never kept
+TEMPLATE_CHARS = 1024
+Shape = tuple[str, str, str, str, str, str, str | None, bool, bool]
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+class AccessLog:
+    """Builds the access lines and writes them on the ``kgpub.access`` logger.
+
+    A line is one JSON document on one line, whatever the client sent, under ``PIPE_BUF`` bytes:
+    never the body; of a query, its length and a short hash. Its text is a template per shape of
+    request (client, method, path, user agent, route, status, cache, flags) with the client's
+    strings already escaped, filled in with the numbers that change every time by one ``%``."""
+
+    def __init__(self, logger: logging.Logger, trust_forwarded: bool) -> None:
+        self.logger = logger
+        self.trust_forwarded = trust_forwarded
+        self._templates: dict[Shape, str] = {}
+
+    def write(
+        self,
+        environ: dict[str, Any],
+        answer: tuple[str, str, str, Sequence[tuple[str, str]]],
+        seconds: float,
+        sent: int,
+        complete: bool,
+        seen: tuple[str | None, str | None],
+    ) -> None:
+        write_line(self.logger, self.line(environ, answer, seconds, sent, complete, seen))
+
+    def line(
+        self,
+        environ: dict[str, Any],
+        answer: tuple[str, str, str, Sequence[tuple[str, str]]],
+        seconds: float,
+        sent: int,
+        complete: bool,
+        seen: tuple[str | None, str | None],
+    ) -> str:
+        """``answer``: route, method (one of METHODS or "other"), status ("200") and headers;
+        ``seen``: the cache's verdict and the query the endpoint ran."""
+        route, method, status, headers = answer
+        cache, query = seen
+        client = (
+            client_address(environ, True)
+            if self.trust_forwarded
+            else environ.get("REMOTE_ADDR", "")
+        )
+        shape = (
+            client,
+            method,
+            environ.get("PATH_INFO", ""),
+            environ.get("HTTP_USER_AGENT", ""),
+            route,
+            status,
+            cache,
+            result_truncated(headers),
+            complete,
+        )
+        template = self._templates.get(shape)
+        if template is None:
+            template = self._template(shape)
+        query_string = environ.get("QUERY_STRING", "")
+        if query is not None:
+            hashed = ran_query_hash(query)
+        elif route == "sparql.endpoint" and query_string:
+            hashed = url_query_hash(query_string)
+        else:
+            hashed = None
+        return template % (
+            utc_now(),
+            len(query_string),
+            "null" if hashed is None else f'"{hashed}"',
+            sent,
+            seconds * 1000,
+            _Pid.value,
+        )
+
+    def _template(self, shape: Shape) -> str:
+        client, method, path, agent, route, status, cache, truncated, complete = shape
+        fields = (
+            '{"time":"%s",'
+            f'"client":{_escaped(json_text(client, 64, MAX_CLIENT_BYTES))},'
+            f'"method":{_json_string(method)},'
+            f'"path":{_escaped(json_text(path, MAX_PATH, MAX_PATH_BYTES))},'
+            '"query_length":%d,"query_hash":%s,'
+            f'"route":{_escaped(_json_string(route))},'
+            f'"status":{int(status) if status.isdigit() else 0},'
+            '"bytes":%d,"duration_ms":%.3f,'
+            f'"cache":{_CACHE_JSON[cache]},'
+            f'"truncated":{"true" if truncated else "false"},'
+            f'"complete":{"true" if complete else "false"},'
+            f'"user_agent":{_escaped(json_text(agent, MAX_USER_AGENT, MAX_USER_AGENT_BYTES))},'
+            '"worker":%d}'
+        )
+        if len(path) + len(agent) <= TEMPLATE_CHARS:
+            if len(self._templates) >= TEMPLATES:
+                self._templates.clear()  # a few misses, then the shapes in use again
+            self._templates[shape] = fields
+        return fields
 
 
-def access_line(record: dict[str, Any]) -> str:
-    """One line whatever the client sent: JSON escapes newlines and every non-ASCII character."""
-    return _ENCODER.encode(record)
+def _escaped(fragment: str) -> str:
+    """A fragment of a template, its ``%`` doubled so that it stays as it is."""
+    return fragment.replace("%", "%%")
 
 
 def write_line(logger: logging.Logger, line: str) -> None:
-    """``logger.info(line)`` without looking up the caller's frame, a good share of its cost:
-    the access line names its source itself."""
-    if logger.isEnabledFor(logging.INFO):
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
+    """The line on the access logger: one ``os.write`` when it has only its bare handler, else a
+    log record for the handlers logging was set up with (without looking up the caller's frame,
+    a good share of ``logger.info``'s cost: the access line names its source itself)."""
+    fd = direct_fd(logger)
+    if fd is None:
+        if logger.isEnabledFor(logging.INFO):
+            record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None)
+            logger.handle(record)
+        return
+    try:
+        os.write(fd, (line + "\n").encode("ascii"))  # JSON escaped all that is not ASCII
+    except OSError:  # stderr closed or full: the request matters more than its log line
+        return
 
 
 # --- the middleware -------------------------------------------------------------------------------
@@ -540,8 +941,7 @@ class Observation:
     off)."""
 
     metrics: Metrics | None
-    access: logging.Logger | None
-    trust_forwarded: bool
+    access: AccessLog | None
 
     @property
     def active(self) -> bool:
@@ -554,9 +954,8 @@ def observe_services(services: Services) -> Observation:
     settings = services.settings
     store = services.store
     metrics = Metrics(lambda: (store.identity, store.modified)) if settings.metrics else None
-    observation = Observation(
-        metrics, access_logger() if settings.access_log else None, settings.trust_forwarded
-    )
+    access = AccessLog(access_logger(), settings.trust_forwarded) if settings.access_log else None
+    observation = Observation(metrics, access)
     if observation.active:
         services.store = ObservedStore(services.store, metrics)
         if services.cache is not None:
@@ -589,12 +988,25 @@ def route_of(environ: dict[str, Any], url_map: Map) -> str:
     return _matched_route(url_map, environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"])
 
 
-@dataclass
-class _Started:
-    """What the app gave ``start_response``; a 500 if it raised before."""
+class _Exchange:
+    """One request on its way through: what the app gave ``start_response`` (a 500 if it raised
+    before), and what the store and the cache saw."""
 
-    status: str = "500 Internal Server Error"
-    headers: Sequence[tuple[str, str]] = ()
+    __slots__ = ("cache", "environ", "headers", "query", "respond", "started", "status")
+
+    def __init__(self, environ: dict[str, Any], respond: Callable[..., Any]) -> None:
+        self.environ = environ
+        self.respond = respond
+        self.status = "500 Internal Server Error"
+        self.headers: Sequence[tuple[str, str]] = ()
+        self.cache: str | None = None
+        self.query: str | None = None
+        self.started = time.perf_counter()
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        self.status = status
+        self.headers = headers
+        return self.respond(status, headers, exc_info)
 
 
 class Observer:
@@ -605,57 +1017,37 @@ class Observer:
         self.url_map = url_map
         self.metrics = observation.metrics
         self.access = observation.access
-        self.trust_forwarded = observation.trust_forwarded
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        started = time.perf_counter()
-        _current.reset()
-        answer = _Started()
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answer.status, answer.headers = status, headers
-            return start_response(status, headers, exc_info)
-
+        current = _current
+        current.cache = current.query = None
+        exchange = _Exchange(environ, start_response)
         try:
-            body = self.app(environ, capture)
+            body = self.app(environ, exchange.start_response)
         except BaseException:
-            self.finish(environ, answer, started, 0, False, (None, None))
+            self.finish(exchange, 0, False)
             raise
-        seen = (_current.cache, _current.query)
+        exchange.cache = current.cache
+        exchange.query = current.query
         if isinstance(body, list):  # the fronts' whole answers: the server's fast path, kept
-            self.finish(environ, answer, started, sum(map(len, body)), True, seen)
+            self.finish(exchange, sum(map(len, body)), True)
             return body
-        return ObservedBody(
-            body, lambda sent, complete: self.finish(environ, answer, started, sent, complete, seen)
-        )
+        return ObservedBody(body, partial(self.finish, exchange))
 
-    def finish(
-        self,
-        environ: dict[str, Any],
-        answer: _Started,
-        started: float,
-        sent: int,
-        complete: bool,
-        seen: tuple[str | None, str | None],
-    ) -> None:
-        seconds = time.perf_counter() - started
+    def finish(self, exchange: _Exchange, sent: int, complete: bool) -> None:
+        seconds = time.perf_counter() - exchange.started
+        environ = exchange.environ
         method = environ.get("REQUEST_METHOD", "")
-        done = Finished(
-            environ=environ,
-            route=route_of(environ, self.url_map),
-            method=method if method in METHODS else "other",
-            status=answer.status[:3],
-            headers=answer.headers,
-            seconds=seconds,
-            sent=sent,
-            complete=complete,
-            cache=seen[0],
-            query=seen[1],
-        )
+        if method not in METHODS:
+            method = "other"
+        route = route_of(environ, self.url_map)
+        status = exchange.status[:3]
         if self.metrics is not None:
-            self.metrics.request(done.route, done.method, done.status, seconds, sent, done.cache)
+            self.metrics.request(route, method, status, seconds, sent, exchange.cache)
         if self.access is not None:
-            write_line(self.access, access_line(access_record(done, self.trust_forwarded)))
+            answer = (route, method, status, exchange.headers)
+            seen = (exchange.cache, exchange.query)
+            self.access.write(environ, answer, seconds, sent, complete, seen)
 
 
 class ObservedBody:

@@ -74,6 +74,19 @@ def test_metrics_add_up_over_the_workers(server: Server) -> None:
         assert limits_answered(scrape(server)) - before == ROUNDS
 
 
+def test_a_scrape_right_after_the_requests_counts_every_one(server: Server) -> None:
+    """No wait for the other workers: each counts in shared files as it answers, so the first
+    scrape, whichever worker answers it, already has all the requests."""
+    before = limits_answered(scrape(server))
+    for round_ in range(1, ROUNDS + 1):
+        response = requests.get(
+            server.url + "/-/limits", headers={"Connection": "close"}, timeout=10
+        )
+        assert response.status_code == 200
+        if round_ % 10 == 0:
+            assert limits_answered(scrape(server)) - before == round_
+
+
 def test_queries_and_cache_hits_are_counted_over_the_workers(server: Server) -> None:
     query = f"SELECT * WHERE {{ ?s ?p ?o }} LIMIT 3 # {time.monotonic_ns()}"
     before = scrape(server)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -62,6 +63,37 @@ def access_lines() -> Iterator[AccessLines]:
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
+
+
+class BarePipe:
+    """The access logger as ``kgpub serve`` sets it up, one bare ``LineHandler``, writing on a
+    pipe that a thread drains, as the server's stderr would be."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        self.data = bytearray()
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        while chunk := os.read(self.read_end, 65536):
+            self.data += chunk
+
+    def lines(self, count: int) -> list[str]:
+        os.close(self.write_end)
+        self.reader.join(timeout=10)
+        os.close(self.read_end)
+        lines = self.data.decode("ascii").split("\n")
+        assert lines[-1] == "" and len(lines) == count + 1
+        return lines[:-1]
+
+
+@pytest.fixture()
+def bare_pipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[BarePipe]:
+    pipe = BarePipe()
+    logger = logging.getLogger(observe.ACCESS_LOGGER)
+    monkeypatch.setattr(logger, "handlers", [observe.LineHandler(pipe.write_end)])
+    yield pipe
 
 
 @pytest.fixture()
@@ -184,6 +216,105 @@ class TestMetrics:
         assert "metrics are turned off" in response.get_data(as_text=True)
         assert client.get("/-/ping").data == b"ok"
 
+    def test_a_scrape_right_after_n_requests_counts_all_n(self, cached_client: FlaskClient) -> None:
+        before = scrape(cached_client)
+        pages, queries = 7, 5
+        for _ in range(pages):  # each body read, as a server does: the request ends there
+            assert b"max_rows" in cached_client.get("/-/limits").data
+        for number in range(queries):  # distinct queries: each one runs, none is a cache hit
+            query = f"ASK {{ ?s ?p ?o }} # {number}"
+            response = cached_client.get(
+                "/sparql", query_string={"query": query}, headers=JSON_RESULTS
+            )
+            assert response.data == b'{"head":{},"boolean":true}'
+        after = scrape(cached_client)
+
+        def moved(name: str, **labels: str) -> float:
+            return value(after, name, **labels) - value(before, name, **labels)
+
+        assert (
+            moved("kgpub_http_requests_total", route="system.limits", method="GET", status="200")
+            == pages
+        )
+        assert (
+            moved("kgpub_http_requests_total", route="sparql.endpoint", method="GET", status="200")
+            == queries
+        )
+        assert moved("kgpub_http_request_duration_seconds_count", route="system.limits") == pages
+        assert moved("kgpub_sparql_queries_total", form="ask", outcome="ok") == queries
+        assert moved("kgpub_cache_misses_total") == queries
+        assert moved("kgpub_cache_hits_total") == 0
+        sent = moved("kgpub_http_response_bytes_total", route="system.limits")
+        assert sent == pages * len(cached_client.get("/-/limits").data)
+
+
+class TestWorkersShareTheirCounts:
+    """Apps of one process sharing a metrics folder stand for the workers of ``kgpub serve``: each
+    keeps its counts in files of its own there, and a scrape of any of them adds up all."""
+
+    @pytest.fixture()
+    def shared(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        folder = tmp_path / "metrics"
+        folder.mkdir()
+        monkeypatch.setenv(observe.MULTIPROCESS_VARIABLE, str(folder))
+        return folder
+
+    def test_a_scrape_of_either_worker_counts_the_requests_of_both(
+        self, shared: Path, app_factory: Callable[..., Flask]
+    ) -> None:
+        first, second = app_factory().test_client(), app_factory().test_client()
+        for client, times in ((first, 3), (second, 4), (first, 2)):
+            for _ in range(times):
+                assert client.get("/-/ping").data == b"ok"
+        assert len(list(shared.glob("*.keys"))) == 2
+        for client in (first, second, first):
+            assert requests_of(scrape(client), "system.ping", "200") == 9
+        # each scrape is counted by the worker that answered it, and seen by the next one
+        assert requests_of(scrape(second), "system.metrics", "200") == 3
+
+    def test_a_stopped_workers_counts_stay_counted(
+        self, shared: Path, app_factory: Callable[..., Flask]
+    ) -> None:
+        gone = observe.Metrics(lambda: ("b1", 0.0))
+        gone.request("system.ping", "GET", "200", 0.002, 2, "hit")
+        del gone
+        client = app_factory().test_client()
+        assert client.get("/-/ping").data == b"ok"
+        samples = scrape(client)
+        assert requests_of(samples, "system.ping", "200") == 2
+        assert value(samples, "kgpub_cache_hits_total") == 1
+        buckets = {
+            dict(labels)["le"]: count
+            for (name, labels), count in samples.items()
+            if name == "kgpub_http_request_duration_seconds_bucket"
+            and dict(labels)["route"] == "system.ping"
+        }
+        # the stopped worker's 2 ms fall in the 2.5 ms bucket and above
+        assert buckets["0.001"] <= 1 and buckets["0.0025"] >= 1 and buckets["+Inf"] == 2
+
+    def test_a_forked_process_counts_apart_from_its_parent(self, shared: Path) -> None:
+        metrics = observe.Metrics(lambda: ("b1", 0.0))
+        metrics.request("system.ping", "GET", "200", 0.001, 2, None)
+        child = os.fork()
+        if child == 0:  # the child: three requests of its own, in files of its own
+            try:
+                for _ in range(3):
+                    metrics.request("system.ping", "GET", "200", 0.001, 2, None)
+                metrics.count(observe.TIMEOUTS)
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert status == 0
+        metrics.request("system.ping", "GET", "200", 0.001, 2, None)
+        samples = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(metrics.exposition().decode())
+            for sample in family.samples
+        }
+        assert requests_of(samples, "system.ping", "200") == 5
+        assert value(samples, "kgpub_sparql_timeouts_total") == 1
+        assert len(list(shared.glob("*.keys"))) == 2
+
 
 # --- access lines --------------------------------------------------------------------------------
 
@@ -273,6 +404,42 @@ class TestAccessLog:
         assert b"<html" in client.get("/").data
         assert access_lines.lines == []
         assert requests_of(scrape(client), "system.ping", "200") == 1
+
+    def test_the_bare_handler_gets_whole_lines_in_one_write_each(
+        self, cached_client: FlaskClient, bare_pipe: BarePipe
+    ) -> None:
+        """The set-up of ``kgpub serve``: the lines go straight to the descriptor, whole, even
+        when many threads answer at once and clients send the longest text they can."""
+        nasty_path = "/id/" + "é\n\u2028\x01" * 400  # escaped, each character takes 6 bytes
+        nasty_agent = "\x07" * 5000
+        threads = [
+            threading.Thread(
+                target=lambda: [
+                    cached_client.get(
+                        nasty_path.replace("\n", "%0A"), headers={"User-Agent": nasty_agent}
+                    ).data
+                    for _ in range(10)
+                ]
+            )
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        query = cached_client.get("/sparql", query_string={"query": SELECT}, headers=JSON_RESULTS)
+        lines = bare_pipe.lines(41)
+        assert all(len(line) + 1 < observe.PIPE_BUF for line in lines)
+        records = [json.loads(line) for line in lines]
+        nasty, last = records[:40], records[40]
+        assert all(record["status"] == 404 and record["route"] == "unmatched" for record in nasty)
+        assert all(record["path"].startswith("/id/é\n\u2028\x01") for record in nasty)
+        assert all(record["path"].endswith("…") for record in nasty)
+        assert all(set(record["user_agent"]) <= {"\x07", "…"} for record in nasty)
+        assert last["path"] == "/sparql" and last["status"] == 200
+        assert last["bytes"] == len(query.data) and last["cache"] == "miss"
+        assert last["query_hash"] == hashlib.sha256(SELECT.encode()).hexdigest()[:12]
+        assert set(last) == self.FIELDS | {"worker"} and last["worker"] == os.getpid()
 
     def test_forwarded_addresses_only_when_trusted(self) -> None:
         environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
