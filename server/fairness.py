@@ -100,17 +100,22 @@ class Record:
         return sum(1 for start in self.starts if start and now - start >= after)
 
 
-def client_key(environ: dict, trust_forwarded: bool) -> str:
-    """Who is asking: the peer address, or with ``trust_forwarded`` (behind our own proxy) the
-    address that proxy appended last to X-Forwarded-For; the entries before it are whatever the
-    client chose to send, so they would let it pose as anyone. IPv6 addresses count per /64, the
-    block one subscriber usually gets, so rotating addresses inside it buys nothing."""
-    address = environ.get("REMOTE_ADDR", "") or ""
+def client_address(environ: dict, trust_forwarded: bool) -> str:
+    """The peer's address; behind our own proxy (``trust_forwarded``), the address that proxy
+    appended last to X-Forwarded-For: the entries before it are whatever the client chose to send,
+    so they would let it pose as anyone. The access log names clients by it too."""
     if trust_forwarded:
         last = environ.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
         if last:
-            address = last
-    return _address_key(address)
+            return last[:64]
+    return environ.get("REMOTE_ADDR", "") or ""
+
+
+def client_key(environ: dict, trust_forwarded: bool) -> str:
+    """Who is asking, for the budgets: its address (``client_address``), with IPv6 addresses
+    counted per /64, the block one subscriber usually gets, so rotating addresses inside it buys
+    nothing."""
+    return _address_key(client_address(environ, trust_forwarded))
 
 
 @lru_cache(maxsize=4096)

@@ -15,9 +15,10 @@ access line is built as text with only the client's own strings passed through t
 and written with one ``os.write``.
 
 ``kgpub serve`` runs several worker processes: each keeps its cells in a file of a folder they all
-share (``multiprocess_metrics``), written through as the counts move, so whichever worker answers
-``/-/metrics`` reads every worker's current totals from those files and adds them up; nothing waits
-for a flush. An app in a single process (the test client) keeps its cells in memory.
+share (``metrics`` in the server's runtime folder, ``runtime.py``), written through as the counts
+move, so whichever worker answers ``/-/metrics`` reads every worker's current totals from those
+files and adds them up; nothing waits for a flush. An app in a single process (the test client)
+keeps its cells in memory.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -48,15 +48,15 @@ from kgpub import __version__
 
 from .cache import CachedResponse, CacheKey, ResponseCache
 from .config import Services
+from .fairness import client_address
 from .pool import Answer, Busy, QueryFailed, QueryTimeout
+from .runtime import RUNTIME_VARIABLE
 from .store import QueryRequest, Store
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 log = logging.getLogger(__name__)
 
-# names the folder where the workers of one server keep their counts
-MULTIPROCESS_VARIABLE = "KGPUB_METRICS_DIR"
 # what Prometheus asks for; the version of the text format, not of this server
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ACCESS_LOGGER = "kgpub.access"
@@ -376,25 +376,15 @@ def _read_worker(keys: Path) -> dict[Series, list[float]]:
         return {}
 
 
-@contextmanager
-def multiprocess_metrics(runtime: Path) -> Iterator[Path]:
-    """Name ``runtime/metrics`` as the counts' folder for the worker processes started inside."""
-    folder = runtime / "metrics"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    previous = os.environ.get(MULTIPROCESS_VARIABLE)
-    os.environ[MULTIPROCESS_VARIABLE] = str(folder)
-    try:
-        yield folder
-    finally:
-        if previous is None:
-            os.environ.pop(MULTIPROCESS_VARIABLE, None)
-        else:
-            os.environ[MULTIPROCESS_VARIABLE] = previous
-
-
 def multiprocess_folder() -> Path | None:
-    value = os.environ.get(MULTIPROCESS_VARIABLE)
-    return Path(value) if value else None
+    """Where the workers of one server keep their counts: ``metrics`` in the runtime folder that
+    ``kgpub serve`` shares with them; None in a single process, which counts in memory."""
+    shared = os.environ.get(RUNTIME_VARIABLE)
+    if not shared:
+        return None
+    folder = Path(shared) / "metrics"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 # --- metrics: counting and the text format --------------------------------------------------------
@@ -719,17 +709,6 @@ def direct_fd(logger: logging.Logger) -> int | None:
     if type(handler) is not LineHandler or handler.filters or handler.level > logging.INFO:
         return None
     return handler.fd
-
-
-def client_address(environ: dict[str, Any], trust_forwarded: bool) -> str:
-    """The peer's address; behind our own proxy (``trust_forwarded``), the address that proxy
-    appended last to X-Forwarded-For: earlier entries are whatever the client chose to send."""
-    if trust_forwarded:
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        if last:
-            return last[:64]
-    return environ.get("REMOTE_ADDR", "")
 
 
 def _text(raw: str, limit: int) -> str:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,22 +297,18 @@ class ExecutorPool:
         against the budget, not the time a slow client takes to read. The answer's CPU time is
         set when the stream ends, however it ends."""
         finished = False
+
+        def reported(message: bytes) -> Exception:
+            # the process reported the error and waits for its next query: keep it
+            nonlocal finished
+            finished = True
+            return QueryFailed(*pickle.loads(message[1:]))
+
         try:
-            while True:
-                started = time.monotonic()
-                message = self._receive(executor, started + budget)
-                budget -= time.monotonic() - started
-                tag = message[:1]
-                if tag == protocol.DATA:
-                    yield message[1:]
-                elif tag == protocol.END:
-                    finished = True
-                    return
-                else:
-                    # the process reported the error and waits for its next query: keep it
-                    finished = True
-                    kind, text = pickle.loads(message[1:])
-                    raise QueryFailed(kind, text)
+            yield from read_stream(
+                lambda deadline: self._receive(executor, deadline), budget, reported
+            )
+            finished = True
         finally:
             answer.cpu_seconds = _spent(cpu_before, executor.cpu_seconds())
             if finished:
@@ -320,6 +316,25 @@ class ExecutorPool:
             else:
                 # timed out, failed, or the client went away: the process may still be writing
                 self._discard(executor)
+
+
+def read_stream(
+    receive: Callable[[float], bytes], budget: float, failure: Callable[[bytes], Exception]
+) -> Iterator[bytes]:
+    """The chunks of a streamed answer (``D`` messages) up to its ``E``; an error message raises
+    ``failure(message)``. ``receive(deadline)`` waits for the next message: only the time spent
+    waiting counts against the budget, not the time a slow client takes to read."""
+    while True:
+        started = time.monotonic()
+        message = receive(started + budget)
+        budget -= time.monotonic() - started
+        tag = message[:1]
+        if tag == protocol.DATA:
+            yield message[1:]
+        elif tag == protocol.END:
+            return
+        else:
+            raise failure(message)
 
 
 def _spent(before: float | None, after: float | None) -> float | None:

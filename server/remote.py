@@ -41,7 +41,7 @@ from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from kgpub import __version__
 
 from . import executor as protocol
-from .pool import Answer, QueryFailed, QueryTimeout
+from .pool import Answer, QueryFailed, QueryTimeout, read_stream
 from .querytext import scan
 from .store import LinkedDataQueries, QueryRequest, Term, answer_message, json_rows
 
@@ -502,18 +502,8 @@ def _stream(flow: Flow, budget: float) -> Iterator[bytes]:
     the remote answer counts against the budget, not the time a slow client takes to read."""
     finished = False
     try:
-        while True:
-            started = time.monotonic()
-            message = flow.next(started + budget)
-            budget -= time.monotonic() - started
-            tag = message[:1]
-            if tag == protocol.DATA:
-                yield message[1:]
-            elif tag == protocol.END:
-                finished = True
-                return
-            else:
-                raise _failure(message)
+        yield from read_stream(flow.next, budget, _failure)
+        finished = True
     finally:
         if not finished:
             flow.cancel()

@@ -26,7 +26,7 @@ from typing import Any
 from kgpub.settings import Settings
 
 from . import create_app
-from .observe import ACCESS_LOGGER, multiprocess_metrics
+from .observe import ACCESS_LOGGER
 from .remote import check_backend_url
 from .runtime import shared_runtime_dir
 
@@ -141,7 +141,7 @@ def serve(settings: Settings) -> None:
         flush=True,
     )
     os.environ[SETTINGS_VARIABLE] = settings_to_text(settings)
-    with shared_runtime_dir() as runtime, multiprocess_metrics(runtime):
+    with shared_runtime_dir():
         Granian(**granian_options(settings)).serve()
 
 

@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from kgpub.server import httpcache, observe, system, wsgi
+from kgpub.server.runtime import RUNTIME_VARIABLE, shared_runtime_dir
 from prometheus_client.parser import text_string_to_metric_families
 
 FIXTURE = Path(__file__).parents[1] / "e2e" / "fixtures" / "dataset.trig"
@@ -254,10 +255,8 @@ class TestWorkersShareTheirCounts:
 
     @pytest.fixture()
     def shared(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-        folder = tmp_path / "metrics"
-        folder.mkdir()
-        monkeypatch.setenv(observe.MULTIPROCESS_VARIABLE, str(folder))
-        return folder
+        monkeypatch.setenv(RUNTIME_VARIABLE, str(tmp_path))
+        return tmp_path / "metrics"
 
     def test_a_scrape_of_either_worker_counts_the_requests_of_both(
         self, shared: Path, app_factory: Callable[..., Flask]
@@ -577,10 +576,10 @@ class TestCachePolicy:
 def test_the_workers_share_a_metrics_folder_in_the_runtime_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(observe.MULTIPROCESS_VARIABLE, raising=False)
-    with observe.multiprocess_metrics(tmp_path) as folder:
-        assert folder == tmp_path / "metrics" and folder.is_dir()
-        assert observe.multiprocess_folder() == folder
+    monkeypatch.delenv(RUNTIME_VARIABLE, raising=False)
+    with shared_runtime_dir() as runtime:
+        folder = observe.multiprocess_folder()
+        assert folder == runtime / "metrics" and folder is not None and folder.is_dir()
     assert observe.multiprocess_folder() is None
 
 
