@@ -16,10 +16,10 @@ from kgpub.settings import Settings
 
 from . import (
     article,
+    cachepolicy,
     dumps,
     errors,
     home,
-    httpcache,
     observe,
     ontology_docs,
     openapi,
@@ -66,14 +66,15 @@ def create_app(
     app.register_blueprint(dumps.bp)
     app.register_blueprint(resources.bp)
     app.register_blueprint(article.bp)
-    # in front of Flask: cache hits first, then the endpoint's own raw-WSGI path for queries
+    # in front of Flask: cache hits first (stored with the shared caches' policy on them, so they
+    # skip it), then the policy, then the endpoint's own raw-WSGI path for queries
     app.wsgi_app = SparqlFront(app.wsgi_app, kgpub)  # type: ignore[method-assign]
+    app.wsgi_app = cachepolicy.CachePolicy(app.wsgi_app)  # type: ignore[method-assign]
     if kgpub.cache is not None:
         store = kgpub.store
         app.wsgi_app = CacheFront(  # type: ignore[method-assign]
             app.wsgi_app, kgpub.cache, lambda: store.identity, CACHED_PATHS
         )
-    app.wsgi_app = httpcache.CachePolicy(app.wsgi_app)  # type: ignore[method-assign]
     if observation.active:  # outermost: every answer is counted and logged, the fronts' too
         app.wsgi_app = observe.Observer(  # type: ignore[method-assign]
             app.wsgi_app, app.url_map, observation

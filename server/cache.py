@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .cachepolicy import apply_policy
+
 CacheKey = tuple[str, ...]
 
 # one entry may take at most this share of the cache, so a single huge answer cannot flush it
@@ -35,6 +37,14 @@ class CachedResponse:
 
     def size(self, key: CacheKey) -> int:
         return len(self.body) + sum(len(part) for part in key) + ENTRY_OVERHEAD
+
+
+def entry(method: str, status: str, headers: list[tuple[str, str]], body: bytes) -> CachedResponse:
+    """The response as it goes out, for the cache: a GET answer with the shared caches' policy
+    on it, which ``CachePolicy`` would add, so that a hit is answered in front of it as it is."""
+    if method == "GET":
+        headers = apply_policy(headers)
+    return CachedResponse(status, headers, body)
 
 
 class ResponseCache:

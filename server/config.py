@@ -72,7 +72,10 @@ def make_store(settings: Settings) -> Store:
             pool_size=settings.threads + 1,
         )
     # the store path is taken as given (relative to the working directory, as the build writes it)
-    return EmbeddedStore(Path(settings.store_path), pool_size=settings.threads + 1)
+    inline_seconds = min(settings.inline_query_ms / 1000, settings.query_timeout / 10)
+    return EmbeddedStore(
+        Path(settings.store_path), pool_size=settings.threads + 1, inline_seconds=inline_seconds
+    )
 
 
 def services(app: Flask | None = None) -> Services:

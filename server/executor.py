@@ -9,10 +9,12 @@ It talks with the worker over a Unix socket in messages framed by a 4-byte lengt
 ``Reader``, shared with ``pool.py``), each read with one system call when it is small:
 
 - worker -> process: one pickled request dict per query (see ``handle``);
-- process -> worker: ``F`` + header + body when the whole answer is small; otherwise ``H`` + header,
-  then ``D`` + bytes chunks, then ``E``; or ``X`` + pickled (error kind, message).
+- process -> worker: ``F`` + cost + header + body when the whole answer is small; otherwise ``H`` +
+  header, then ``D`` + bytes chunks, then ``E`` + cost; or ``X`` + pickled (error kind, message).
   The header is one line of text: the kind's initial (s, b, g), 1 or 0 for truncated, the media
-  type and a newline (``header``, ``read_header``).
+  type and a newline (``header``, ``read_header``). The cost is the CPU time the process spent on
+  the query, a big-endian double, NaN where it is not known (``with_cost``, ``read_cost``): the
+  worker charges it to the client without asking the system for it.
 
 The process also makes sure it cannot open a network connection (a seccomp filter refusing IPv4 and
 IPv6 sockets, where the platform allows it): the endpoint refuses ``SERVICE`` before a query gets
@@ -26,6 +28,7 @@ import ctypes
 import functools
 import itertools
 import json
+import math
 import os
 import pickle
 import platform
@@ -49,6 +52,8 @@ INITIALS = {kind: initial for initial, kind in KINDS.items()}
 # --- messages -----------------------------------------------------------------------------------
 
 LENGTH = struct.Struct("!I")
+COST = struct.Struct("!d")
+UNKNOWN_COST = COST.pack(math.nan)
 # a message up to this size goes out in one system call, and most arrive in one
 SMALL_MESSAGE = 64 * 1024
 
@@ -93,14 +98,35 @@ class Reader:
         return buffer + chunk if buffer else chunk
 
 
+def with_cost(emit: Emit, cost: Callable[[], float] | None) -> Emit:
+    """``emit`` with the cost field added to the messages that end an answer (``F`` and ``E``):
+    ``cost()`` seconds of CPU time, or NaN without it."""
+
+    def emit_with_cost(tag: bytes, *parts: bytes) -> None:
+        if tag in (FULL, END):
+            emit(tag, COST.pack(cost()) if cost is not None else UNKNOWN_COST, *parts)
+        else:
+            emit(tag, *parts)
+
+    return emit_with_cost
+
+
+def read_cost(message: bytes) -> float | None:
+    """The cost field of an ``F`` or ``E`` message; None when it is not known."""
+    seconds = COST.unpack_from(message, 1)[0]
+    return None if math.isnan(seconds) else seconds
+
+
 def header(kind: str, media_type: str, truncated: bool) -> bytes:
     return INITIALS[kind] + (b"1" if truncated else b"0") + media_type.encode() + b"\n"
 
 
 def read_header(message: bytes) -> tuple[str, str, bool, int]:
     """(kind, media type, truncated, where the body starts) of an ``F`` or ``H`` message."""
-    end = message.index(b"\n")
-    return KINDS[message[1:2]], message[3:end].decode(), message[2:3] == b"1", end + 1
+    start = 1 + COST.size if message[:1] == FULL else 1
+    end = message.index(b"\n", start)
+    kind, truncated = message[start : start + 1], message[start + 1 : start + 2] == b"1"
+    return KINDS[kind], message[start + 2 : end].decode(), truncated, end + 1
 
 
 # --- answers ------------------------------------------------------------------------------------
@@ -227,8 +253,10 @@ def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> Non
     limit (the outermost LIMIT of the query text, or None), max_bytes (bytes of the answer, 0: no
     cap).
     """
-    result = store.query(request["query"], **_dataset(request))
-    answer(result, request, functools.partial(send, sock))
+    started = time.process_time()
+    result = store.query(request["query"], **dataset_options(request))
+    emit = with_cost(functools.partial(send, sock), lambda: max(0.0, time.process_time() - started))
+    answer(result, request, emit)
 
 
 def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
@@ -262,7 +290,8 @@ def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
     sink.finish()
 
 
-def _dataset(request: dict[str, Any]) -> dict[str, Any]:
+def dataset_options(request: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``Store.query`` for the request's dataset."""
     if request.get("union"):
         return {"use_default_graph_as_union": True}
     options: dict[str, Any] = {}
@@ -394,6 +423,19 @@ def _xml_attribute(text: str) -> bytes:
     return escaped.encode()
 
 
+def failure_of(error: Exception) -> tuple[str, str]:
+    """(kind, message) of an error met running a query: how the worker is told of it."""
+    if isinstance(error, SyntaxError):
+        return "syntax", str(error)
+    if isinstance(error, TooLarge):
+        return "too_large", str(error)
+    if isinstance(error, ValueError):
+        return "bad_request", str(error)
+    if isinstance(error, OSError):
+        return "store", str(error)
+    return "internal", f"{type(error).__name__}: {error}"
+
+
 def forbid_network() -> bool:
     """Refuse IPv4/IPv6 sockets to this process from now on (Linux seccomp); False if unsupported.
 
@@ -466,16 +508,8 @@ def main(argv: list[str]) -> int:
         request = pickle.loads(message)
         try:
             handle(store, request, sock)
-        except SyntaxError as error:
-            failure = ("syntax", str(error))
-        except TooLarge as error:
-            failure = ("too_large", str(error))
-        except ValueError as error:
-            failure = ("bad_request", str(error))
-        except OSError as error:
-            failure = ("store", str(error))
         except Exception as error:  # the worker logs it; this process must keep serving
-            failure = ("internal", f"{type(error).__name__}: {error}")
+            failure = failure_of(error)
         else:
             continue
         try:

@@ -18,6 +18,13 @@ address) may run many of them at once; one holding its places with heavy queries
 After the query (answer, error, timeout, or the end of a streamed answer) ``finish``
 charges what it cost (``sparql.run`` decides: the query process's CPU time, a stopped query its
 whole time limit). Times are ``time.monotonic()``, one clock for every process of the machine.
+
+Most queries end in a millisecond, and taking the file lock twice for each cost more than the query
+itself. So a query of a client that is clear of both limits (read from the table without the lock)
+is admitted by its worker alone and known only to it: its cost is added to the client's record in
+batches, every ``TICK`` seconds, and once it has run half of ``HEAVY_SECONDS`` it is entered in the
+table as running, so that the other workers see it well before it becomes heavy. A client near a
+limit takes the locked path, which first enters the worker's own running queries of that client.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .runtime import RUNTIME_VARIABLE, runtime_dir
+from .ticker import Ticker
 
 WINDOW_SECONDS = 60.0
 SLOTS = 4096
@@ -54,8 +62,16 @@ REFUSAL_PAUSE = 0.5
 # a record untouched this long is free; also repairs the running count of a worker that died
 STALE_SECONDS = 10 * WINDOW_SECONDS
 
+# seconds a running query may outlast the time limit before it is taken for gone (``prune``)
+PRUNE_GRACE = 5.0
+# seconds between a worker's entries of its batched charges and its longer queries in the table
+TICK = 0.05
+
 # key hash, window start, seconds used, running queries, (padding), touched, starts (0: free)
 SLOT = struct.Struct(f"<QddIId{TRACKED}d")
+HEAD = struct.Struct("<QddIId")  # the slot without its starts
+STARTS = struct.Struct(f"<{TRACKED}d")
+KEY = struct.Struct("<Q")
 
 
 class Refused(Exception):
@@ -67,14 +83,28 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
+class LocalRun:
+    """A query admitted by this worker alone; ``slot`` and ``place`` once it is in the table."""
+
+    __slots__ = ("enter_after", "key_hash", "place", "slot", "started")
+
+    def __init__(self, key_hash: int, started: float, enter_after: float) -> None:
+        self.key_hash = key_hash
+        self.started = started
+        self.enter_after = enter_after  # seconds of running before it is entered in the table
+        self.slot: int | None = None
+        self.place = -1
+
+
 @dataclass(frozen=True)
 class Ticket:
     """A running query's place in the table, handed back to ``finish``."""
 
-    slot: int | None  # None: the table had no room, the query runs unaccounted
+    slot: int | None  # None: not in the table (admitted locally, or the table had no room)
     key_hash: int
     started: float
     place: int = -1  # its entry among the record's starts
+    local: LocalRun | None = None  # admitted without the lock: known to this worker
 
 
 @dataclass
@@ -90,6 +120,15 @@ class Record:
         """A new window when the current one is over."""
         if now - self.window_start >= WINDOW_SECONDS:
             self.window_start, self.used = now, 0.0
+
+    def prune(self, now: float, longest: float) -> None:
+        """Forget the running queries that started more than ``longest`` (the time limit) plus
+        ``PRUNE_GRACE`` seconds ago: they were stopped, or their worker died before it could
+        say they ended; either way they no longer work for their client."""
+        for place, start in enumerate(self.starts):
+            if start and now - start > longest + PRUNE_GRACE:
+                self.starts[place] = 0.0
+                self.running = max(0, self.running - 1)
 
     def spent(self, now: float) -> float:
         """Seconds charged in this window plus what the running queries have taken so far."""
@@ -162,6 +201,13 @@ class ClientTable:
         self._fd = fd
         self._lock = threading.Lock()
         self.pid = os.getpid()  # a mapping is not shared across a fork: each worker opens its own
+        # this worker's own part: queries admitted without the lock, charges not yet entered
+        self._local_lock = threading.Lock()
+        self._runs: set[LocalRun] = set()
+        # key hash -> [seconds to charge, start of the first of those queries]
+        self._pending: dict[int, list[float]] = {}
+        self._homes: dict[int, int] = {}  # key hash -> the slot its record was last seen in
+        self._ticker = Ticker("fairness", TICK, self._local_lock, self._enter_due)
 
     # --- the two operations -------------------------------------------------------------------
 
@@ -173,9 +219,29 @@ class ClientTable:
         wait: float = ADMISSION_WAIT,
         pause: float = REFUSAL_PAUSE,
         heavy_after: float = HEAVY_SECONDS,
+        longest: float = math.inf,
     ) -> Ticket:
-        """Count a query as running for ``key``, or raise ``Refused``."""
+        """Count a query as running for ``key``, or raise ``Refused``. ``longest``: the time
+        limit of a query, past which a running query is taken for gone."""
         hashed = key_hash(key)
+        now = self.clock()
+        with self._local_lock:
+            if heavy_after > 0 and self._clear(
+                hashed, now, (budget, concurrent, heavy_after, longest)
+            ):
+                run = LocalRun(hashed, now, heavy_after / 2)
+                self._runs.add(run)
+                self._ticker.wake()
+                return Ticket(None, hashed, now, local=run)
+            # near a limit: the table decides, with this worker's own part entered in it
+            self._enter_runs(now, hashed)
+            self._enter_charges(now)
+        return self._admit_locked(hashed, (budget, concurrent, heavy_after, longest), wait, pause)
+
+    def _admit_locked(
+        self, hashed: int, limits: tuple[float, int, float, float], wait: float, pause: float
+    ) -> Ticket:
+        budget, concurrent, heavy_after, longest = limits
         deadline = self.clock() + wait
         while True:
             now = self.clock()
@@ -184,6 +250,7 @@ class ClientTable:
                 if record is None:
                     return Ticket(None, hashed, now)
                 record.roll(now)
+                record.prune(now, longest)
                 over_budget = budget > 0 and record.spent(now) >= budget
                 if over_budget:
                     self._write(slot, record)
@@ -213,6 +280,19 @@ class ClientTable:
 
     def finish(self, ticket: Ticket, seconds: float) -> None:
         """The query of ``ticket`` has ended: charge ``seconds`` and free its running place."""
+        run = ticket.local
+        if run is not None:
+            with self._local_lock:
+                self._runs.discard(run)
+                if run.slot is None:  # never entered: its charge goes in with the next batch
+                    entry = self._pending.get(run.key_hash)
+                    if entry is None:
+                        self._pending[run.key_hash] = [max(0.0, seconds), run.started]
+                    else:
+                        entry[0] += max(0.0, seconds)
+                    self._ticker.wake()
+                    return
+                ticket = Ticket(run.slot, run.key_hash, run.started, run.place)
         if ticket.slot is None:
             return
         now = self.clock()
@@ -230,9 +310,12 @@ class ClientTable:
 
     def usage(self, key: str) -> tuple[float, int]:
         """(seconds used in the current window, running queries) of ``key``: for tests and
-        diagnostics."""
+        diagnostics. This worker's part of it is entered in the table first."""
         hashed = key_hash(key)
         now = self.clock()
+        with self._local_lock:
+            self._enter_runs(now, hashed)
+            self._enter_charges(now)
         with self._locked():
             home = hashed % self.slots
             for step in range(PROBES):
@@ -242,13 +325,107 @@ class ClientTable:
                     return record.used, record.running
         return 0.0, 0
 
+    # --- this worker's part -------------------------------------------------------------------
+
+    def _clear(self, hashed: int, now: float, limits: tuple[float, int, float, float]) -> bool:
+        """Whether the client is clear of both limits, by the table read without the lock (at
+        worst a torn read sends a query down the locked path) and this worker's own part."""
+        budget, concurrent, heavy_after, longest = limits
+        entry = self._pending.get(hashed)
+        spent = entry[0] if entry is not None else 0.0
+        heavy = 0
+        slot = self._home(hashed)
+        if slot is not None:
+            offset = slot * SLOT.size
+            _, window_start, used, running, _, touched = HEAD.unpack_from(self._map, offset)
+            if now - touched < STALE_SECONDS:
+                if now - window_start < WINDOW_SECONDS:
+                    spent += used
+                if running:
+                    for start in STARTS.unpack_from(self._map, offset + HEAD.size):
+                        if start and now - start <= longest + PRUNE_GRACE:
+                            spent += now - start
+                            heavy += now - start >= heavy_after
+        for run in self._runs:
+            if run.key_hash == hashed and run.slot is None:
+                spent += now - run.started
+                heavy += now - run.started >= heavy_after
+        if budget > 0 and spent >= budget:
+            return False
+        return concurrent <= 0 or heavy < concurrent
+
+    def _home(self, hashed: int) -> int | None:
+        """The slot holding ``hashed``'s record, or None when it has none."""
+        slot = self._homes.get(hashed)
+        if slot is not None and KEY.unpack_from(self._map, slot * SLOT.size)[0] == hashed:
+            return slot
+        home = hashed % self.slots
+        for step in range(PROBES):
+            slot = (home + step) % self.slots
+            if KEY.unpack_from(self._map, slot * SLOT.size)[0] == hashed:
+                if len(self._homes) >= self.slots:
+                    self._homes.clear()
+                self._homes[hashed] = slot
+                return slot
+        return None
+
+    def _enter_due(self) -> bool:
+        """The ticker's work: the charges, and the queries that have run long enough; whether
+        any query of this worker is still running."""
+        now = self.clock()
+        self._enter_runs(now)
+        self._enter_charges(now)
+        return bool(self._runs)
+
+    def _enter_runs(self, now: float, key: int | None = None) -> None:
+        """Enter in the table this worker's running queries of the client ``key`` (a key hash),
+        or without one, those that have run long enough (local lock held)."""
+        runs = [
+            run
+            for run in self._runs
+            if run.slot is None
+            and (run.key_hash == key if key is not None else now - run.started >= run.enter_after)
+        ]
+        if not runs:
+            return
+        with self._locked():
+            for run in runs:
+                slot, record = self._find(run.key_hash, now, since=run.started)
+                if record is None or 0 not in record.starts:
+                    continue  # no room: it runs unaccounted, and is charged when it ends
+                record.roll(now)
+                run.slot, run.place = slot, record.starts.index(0)
+                record.starts[run.place] = run.started
+                record.running += 1
+                record.touched = now
+                self._write(slot, record)
+
+    def _enter_charges(self, now: float) -> None:
+        """Add the charges of the queries that ended since the last batch (local lock held)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        with self._locked():
+            for hashed, (seconds, first) in pending.items():
+                slot, record = self._find(hashed, now, since=first)
+                if record is None:
+                    continue  # every probed slot busy: as an unaccounted query
+                record.roll(now)
+                record.used += seconds
+                record.touched = now
+                self._write(slot, record)
+
     def close(self) -> None:
+        with self._local_lock:
+            self._ticker.stop()
         self._map.close()
         os.close(self._fd)
 
     # --- slots --------------------------------------------------------------------------------
 
-    def _find(self, hashed: int, now: float) -> tuple[int, Record | None]:
+    def _find(
+        self, hashed: int, now: float, since: float | None = None
+    ) -> tuple[int, Record | None]:
         """The slot of ``hashed``, taking a free or the least recently used idle one if it has
         none; (-1, None) when every probed slot is busy with running queries."""
         home = hashed % self.slots
@@ -259,7 +436,7 @@ class ClientTable:
             record = self._read(slot)
             if record.key_hash == hashed:
                 if now - record.touched >= STALE_SECONDS:
-                    record = _fresh(hashed, now)
+                    record = _fresh(hashed, now, since)
                 return slot, record
             stale = record.key_hash == 0 or now - record.touched >= STALE_SECONDS
             if stale and free is None:
@@ -270,7 +447,7 @@ class ClientTable:
             free = oldest[1]
         if free is None:
             return -1, None
-        return free, _fresh(hashed, now)
+        return free, _fresh(hashed, now, since)
 
     def _read(self, slot: int) -> Record:
         return Record(*_unpack(SLOT.unpack_from(self._map, slot * SLOT.size)))
@@ -319,8 +496,9 @@ def _unpack(values: tuple) -> tuple:
     return hashed, window_start, used, running, touched, starts
 
 
-def _fresh(hashed: int, now: float) -> Record:
-    return Record(hashed, now, 0.0, 0, now, [0.0] * TRACKED)
+def _fresh(hashed: int, now: float, since: float | None = None) -> Record:
+    """A new record, its window started at ``since`` (the first query it is for) or now."""
+    return Record(hashed, now if since is None else since, 0.0, 0, now, [0.0] * TRACKED)
 
 
 def _whole_seconds(seconds: float) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
-from .cache import KEY_ENVIRON, CachedResponse, accepts_gzip, request_key
+from .cache import KEY_ENVIRON, accepts_gzip, entry, request_key
 from .config import Services
 from .pool import Answer
 from .responses import CORS_HEADERS, GZIP_MIN_BYTES, gzip_bytes, gzip_stream
@@ -137,7 +137,7 @@ class SparqlFront:
             headers.append(GZIP)
         headers.append(("Content-Length", str(len(body))))
         if key is not None and self.cache is not None:
-            self.cache.put(key, CachedResponse(OK, headers, body))
+            self.cache.put(key, entry(environ["REQUEST_METHOD"], OK, headers, body))
         start_response(OK, headers)
         return [body]
 

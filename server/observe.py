@@ -12,7 +12,7 @@ thread from the call to the return.
 It runs on every request, a cache hit's too, so it is kept to a few microseconds: a count is a float
 added to a cell of a memory map (``Cells``), found through a dict, under one uncontended lock; the
 access line is built as text with only the client's own strings passed through the JSON escaper,
-and written with one ``os.write``.
+and written with others in one ``os.write`` (``loglines``).
 
 ``kgpub serve`` runs several worker processes: each keeps its cells in a file of a folder they all
 share (``metrics`` in the server's runtime folder, ``runtime.py``), written through as the counts
@@ -49,6 +49,7 @@ from kgpub import __version__
 from .cache import CachedResponse, CacheKey, ResponseCache
 from .config import Services
 from .fairness import client_address
+from .loglines import batch_for
 from .pool import Answer, Busy, QueryFailed, QueryTimeout
 from .runtime import RUNTIME_VARIABLE
 from .store import QueryRequest, Store
@@ -896,19 +897,17 @@ def _escaped(fragment: str) -> str:
 
 
 def write_line(logger: logging.Logger, line: str) -> None:
-    """The line on the access logger: one ``os.write`` when it has only its bare handler, else a
-    log record for the handlers logging was set up with (without looking up the caller's frame,
-    a good share of ``logger.info``'s cost: the access line names its source itself)."""
+    """The line on the access logger: into this process's batch of lines for the descriptor when
+    the logger has only its bare handler (``loglines``), else a log record for the handlers logging
+    was set up with (without looking up the caller's frame, a good share of ``logger.info``'s
+    cost: the access line names its source itself)."""
     fd = direct_fd(logger)
     if fd is None:
         if logger.isEnabledFor(logging.INFO):
             record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None)
             logger.handle(record)
         return
-    try:
-        os.write(fd, (line + "\n").encode("ascii"))  # JSON escaped all that is not ASCII
-    except OSError:  # stderr closed or full: the request matters more than its log line
-        return
+    batch_for(fd).add((line + "\n").encode("ascii"))  # JSON escaped all that is not ASCII
 
 
 # --- the middleware -------------------------------------------------------------------------------

@@ -23,12 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import executor as protocol
+from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class Answer:
     truncated: bool
     body: bytes | None  # the whole body when it was small
     chunks: Iterator[bytes] | None = None  # otherwise the body, streamed
-    # CPU seconds the query process spent on it (for a streamed answer, known once the stream has
-    # ended); None where the platform does not tell
+    # CPU seconds the query process spent on it, as it reported (for a streamed answer, known once
+    # the stream has ended); None where it is not known
     cpu_seconds: float | None = None
 
 
@@ -92,7 +93,6 @@ class Executor:
         self.reader = protocol.Reader(mine)
         self.sealed = False
         self.timed_out = False  # set by the watchdog when it kills the process
-        self._schedstat: int | None = None  # the process's /proc schedstat, opened once
         mine.settimeout(start_timeout)
         try:
             hello = self.reader.read()
@@ -124,22 +124,7 @@ class Executor:
                 raise QueryTimeout from None
             raise QueryFailed("internal", "the query process ended unexpectedly") from error
 
-    def cpu_seconds(self) -> float | None:
-        """The CPU time the process has used so far, to the nanosecond (Linux's schedstat).
-
-        The file stays open for the process's life and is read with one ``pread``: opening it
-        for every query cost more than a small query itself."""
-        try:
-            if self._schedstat is None:
-                self._schedstat = os.open(f"/proc/{self.process.pid}/schedstat", os.O_RDONLY)
-            return int(os.pread(self._schedstat, 64, 0).split(None, 1)[0]) / 1e9
-        except (OSError, ValueError, IndexError):
-            return None
-
     def kill(self) -> None:
-        if self._schedstat is not None:
-            os.close(self._schedstat)
-            self._schedstat = None
         try:
             self.process.kill()
             self.process.wait(timeout=5)
@@ -164,8 +149,7 @@ class ExecutorPool:
         # the processes being waited for, and until when; the watchdog kills those overdue
         self._waiting: dict[Executor, float] = {}
         self._watch_lock = threading.Lock()
-        self._watch = threading.Event()  # set while something is waited for
-        threading.Thread(target=self._watchdog, name="query-watchdog", daemon=True).start()
+        self._watchdog = Ticker("query-watchdog", TICK, self._watch_lock, self._kill_overdue)
 
     # lending
     def _acquire(self, deadline: float) -> Executor:
@@ -224,31 +208,28 @@ class ExecutorPool:
             idle, self._idle = self._idle, []
             self._live -= len(idle)
             self._lock.notify_all()
-        self._watch.set()
+        with self._watch_lock:
+            self._watchdog.stop()
         for executor in idle:
             executor.kill()
 
     # deadlines
-    def _watchdog(self) -> None:
-        while not self._closed:
-            self._watch.wait()
-            time.sleep(TICK)
-            now = time.monotonic()
-            with self._watch_lock:
-                for executor, deadline in self._waiting.items():
-                    if deadline <= now and not executor.timed_out:
-                        executor.timed_out = True
-                        with contextlib.suppress(OSError):
-                            executor.process.kill()
-                if not self._waiting:
-                    self._watch.clear()
+    def _kill_overdue(self) -> bool:
+        """The watchdog's work: kill the processes past their deadline; whether any query is
+        still waited for."""
+        now = time.monotonic()
+        for executor, deadline in self._waiting.items():
+            if deadline <= now and not executor.timed_out:
+                executor.timed_out = True
+                with contextlib.suppress(OSError):
+                    executor.process.kill()
+        return bool(self._waiting)
 
     def _receive(self, executor: Executor, deadline: float) -> bytes:
         """The next message from ``executor``, waited for until ``deadline`` at most."""
         with self._watch_lock:
             self._waiting[executor] = deadline
-            if not self._watch.is_set():
-                self._watch.set()
+            self._watchdog.wake()
         try:
             return executor.receive()
         finally:
@@ -267,7 +248,6 @@ class ExecutorPool:
         """Send one query; the answer whole, or its first part and a stream of the rest."""
         deadline = time.monotonic() + timeout
         executor = self._acquire(deadline)
-        cpu_before = executor.cpu_seconds()
         try:
             executor.send(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
             message = self._receive(executor, deadline)
@@ -276,9 +256,9 @@ class ExecutorPool:
             raise
         tag = message[:1]
         if tag == protocol.FULL:
-            cpu = _spent(cpu_before, executor.cpu_seconds())
             self._done(executor)
             kind, media_type, truncated, start = protocol.read_header(message)
+            cpu = protocol.read_cost(message)
             return Answer(kind, media_type, truncated, message[start:], cpu_seconds=cpu)
         if tag == protocol.ERROR:
             self._done(executor)
@@ -287,15 +267,13 @@ class ExecutorPool:
         kind, media_type, truncated, _ = protocol.read_header(message)
         budget = deadline - time.monotonic()
         answer = Answer(kind, media_type, truncated, None)
-        answer.chunks = self._stream(executor, budget, answer, cpu_before)
+        answer.chunks = self._stream(executor, budget, answer)
         return answer
 
-    def _stream(
-        self, executor: Executor, budget: float, answer: Answer, cpu_before: float | None
-    ) -> Iterator[bytes]:
+    def _stream(self, executor: Executor, budget: float, answer: Answer) -> Iterator[bytes]:
         """The chunks of a large answer. Only the time spent waiting for the process counts
         against the budget, not the time a slow client takes to read. The answer's CPU time is
-        set when the stream ends, however it ends."""
+        set when the stream has ended (unknown when it stopped short)."""
         finished = False
 
         def reported(message: bytes) -> Exception:
@@ -305,12 +283,11 @@ class ExecutorPool:
             return QueryFailed(*pickle.loads(message[1:]))
 
         try:
-            yield from read_stream(
+            answer.cpu_seconds = yield from read_stream(
                 lambda deadline: self._receive(executor, deadline), budget, reported
             )
             finished = True
         finally:
-            answer.cpu_seconds = _spent(cpu_before, executor.cpu_seconds())
             if finished:
                 self._done(executor)
             else:
@@ -320,10 +297,11 @@ class ExecutorPool:
 
 def read_stream(
     receive: Callable[[float], bytes], budget: float, failure: Callable[[bytes], Exception]
-) -> Iterator[bytes]:
-    """The chunks of a streamed answer (``D`` messages) up to its ``E``; an error message raises
-    ``failure(message)``. ``receive(deadline)`` waits for the next message: only the time spent
-    waiting counts against the budget, not the time a slow client takes to read."""
+) -> Generator[bytes, None, float | None]:
+    """The chunks of a streamed answer (``D`` messages) up to its ``E``, then the answer's cost;
+    an error message raises ``failure(message)``. ``receive(deadline)`` waits for the next
+    message: only the time spent waiting counts against the budget, not the time a slow client
+    takes to read."""
     while True:
         started = time.monotonic()
         message = receive(started + budget)
@@ -332,10 +310,6 @@ def read_stream(
         if tag == protocol.DATA:
             yield message[1:]
         elif tag == protocol.END:
-            return
+            return protocol.read_cost(message)
         else:
             raise failure(message)
-
-
-def _spent(before: float | None, after: float | None) -> float | None:
-    return None if before is None or after is None else max(0.0, after - before)

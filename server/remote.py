@@ -427,7 +427,9 @@ class Flow:
             if self.cancelled.is_set():
                 raise Cancelled
             body = Body(response)
-            protocol.answer(self._parse(response, body), self.message, self.emit)
+            # no CPU time of ours to report: the client is charged the wall time
+            emit = protocol.with_cost(self.emit, None)
+            protocol.answer(self._parse(response, body), self.message, emit)
             self.complete = not self.truncated
         except BaseException as error:
             self._report(error, body)

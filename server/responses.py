@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from flask import Flask, Response, g, request
 
-from .cache import CachedResponse, accepts_gzip
+from .cache import accepts_gzip, entry
 from .config import services
 
 # below this size gzip costs more time than the bytes it saves
@@ -78,9 +78,8 @@ def keep(response: Response) -> None:
     cache = services().cache
     if key is None or cache is None or response.status_code != 200 or response.is_streamed:
         return
-    cache.put(
-        key, CachedResponse(response.status, list(response.headers.items()), response.get_data())
-    )
+    headers = list(response.headers.items())
+    cache.put(key, entry(request.method, response.status, headers, response.get_data()))
 
 
 def init_app(app: Flask) -> None:

@@ -308,6 +308,7 @@ def _admit(app: Services, environ: dict) -> Callable[[float], None]:
             fairness.client_key(environ, settings.trust_forwarded),
             settings.client_query_seconds,
             settings.client_concurrent_queries,
+            longest=settings.query_timeout,
         )
     except fairness.Refused as refused:
         raise errors.TooManyRequests(

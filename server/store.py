@@ -23,6 +23,7 @@ from typing import Protocol
 from kgpub.mappings.iris import ONTOLOGY_NS
 
 from .formats import SPARQL_JSON, TRIG, TURTLE, Format, Kind
+from .inline import InlineQueries, query_key
 from .pool import Answer, ExecutorPool, QueryFailed
 from .querytext import scan
 
@@ -462,7 +463,7 @@ USER_QUERY_NICE = 10
 class EmbeddedStore(LinkedDataQueries):
     """The build's pyoxigraph store, opened read-only by query processes of this worker."""
 
-    def __init__(self, path: Path, pool_size: int) -> None:
+    def __init__(self, path: Path, pool_size: int, inline_seconds: float = 0.0) -> None:
         self.path = path
         # the symlink is resolved once: every query process of this server reads the same build
         self.real_path = str(path.resolve())
@@ -471,6 +472,8 @@ class EmbeddedStore(LinkedDataQueries):
         self._modified: float | None = None
         self._pools: dict[int, ExecutorPool] = {}  # by niceness: the pages' and the endpoint's
         self._lock = threading.Lock()
+        # the endpoint's queries known to be light, which the worker runs itself (``inline``)
+        self.inline = InlineQueries(self.real_path, inline_seconds) if inline_seconds > 0 else None
 
     @property
     def identity(self) -> str:
@@ -503,8 +506,18 @@ class EmbeddedStore(LinkedDataQueries):
             return pool
 
     def query(self, request: QueryRequest) -> Answer:
-        """A user query of the endpoint, in the low-priority pool."""
-        return self._executors(USER_QUERY_NICE).run(self._message(request), request.timeout)
+        """A user query of the endpoint: in this thread when it is known to be light, else in the
+        low-priority pool (and remembered if it proves light)."""
+        message = self._message(request)
+        inline = self.inline
+        if inline is None:
+            return self._executors(USER_QUERY_NICE).run(message, request.timeout)
+        key = query_key(message)
+        if inline.knows(key):
+            return inline.run(message)
+        answer = self._executors(USER_QUERY_NICE).run(message, request.timeout)
+        inline.learn(key, answer)
+        return answer
 
     def _message(self, request: QueryRequest) -> dict:
         return answer_message(request)

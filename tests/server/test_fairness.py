@@ -110,6 +110,21 @@ class TestConcurrency:
         table.admit("10.0.1.3", budget=600, concurrent=2, wait=0)  # one heavy one left
         assert table.usage("10.0.1.3") == (pytest.approx(5.0), 2)
 
+    def test_a_query_whose_worker_died_stops_counting_after_the_time_limit(
+        self, table: ClientTable, clock: Clock
+    ) -> None:
+        """A worker killed while it ran a query never says the query ended: once the time limit
+        (and a grace) has passed, the query no longer counts against its client."""
+        table.admit("10.0.1.4", budget=60, concurrent=1, heavy_after=0, longest=10)  # never ends
+        clock.now += 30  # over the budget and the cap, had it still been running
+        with pytest.raises(Refused):
+            table.admit("10.0.1.4", budget=60, concurrent=1, wait=0, pause=0, heavy_after=0)
+        clock.now += 50
+        ticket = table.admit("10.0.1.4", budget=60, concurrent=1, wait=0, heavy_after=0, longest=10)
+        assert table.usage("10.0.1.4") == (0.0, 1)
+        table.finish(ticket, 0.5)
+        assert table.usage("10.0.1.4") == (pytest.approx(0.5), 0)
+
     def test_a_query_waits_for_a_running_one_to_end(self, tmp_path: Path) -> None:
         """Light queries beyond the cap wait a moment instead of being refused."""
         table = ClientTable(tmp_path / "clients")
@@ -141,6 +156,10 @@ class TestSharedAcrossProcesses:
         try:
             assert admitted.wait(30)
             table = ClientTable(path)
+            # a query is entered in the shared table once it has run half of HEAVY_SECONDS
+            deadline = time.monotonic() + 5
+            while table.usage("192.0.2.7") != (0.0, 1) and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert table.usage("192.0.2.7") == (0.0, 1)
             with pytest.raises(Refused):
                 table.admit("192.0.2.7", budget=60, concurrent=1, wait=0.05, heavy_after=0)

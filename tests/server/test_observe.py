@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -15,7 +16,7 @@ import pyoxigraph as ox
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from kgpub.server import httpcache, observe, system, wsgi
+from kgpub.server import cachepolicy, loglines, observe, system, wsgi
 from kgpub.server.runtime import RUNTIME_VARIABLE, shared_runtime_dir
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -81,6 +82,7 @@ class BarePipe:
             self.data += chunk
 
     def lines(self, count: int) -> list[str]:
+        loglines.flush_all()  # the lines a worker would write within FLUSH_SECONDS
         os.close(self.write_end)
         self.reader.join(timeout=10)
         os.close(self.read_end)
@@ -407,8 +409,8 @@ class TestAccessLog:
     def test_the_bare_handler_gets_whole_lines_in_one_write_each(
         self, cached_client: FlaskClient, bare_pipe: BarePipe
     ) -> None:
-        """The set-up of ``kgpub serve``: the lines go straight to the descriptor, whole, even
-        when many threads answer at once and clients send the longest text they can."""
+        """The set-up of ``kgpub serve``: the lines go to the descriptor whole, even when many
+        threads answer at once and clients send the longest text they can."""
         nasty_path = "/id/" + "é\n\u2028\x01" * 400  # escaped, each character takes 6 bytes
         nasty_agent = "\x07" * 5000
         threads = [
@@ -439,6 +441,37 @@ class TestAccessLog:
         assert last["bytes"] == len(query.data) and last["cache"] == "miss"
         assert last["query_hash"] == hashlib.sha256(SELECT.encode()).hexdigest()[:12]
         assert set(last) == self.FIELDS | {"worker"} and last["worker"] == os.getpid()
+
+    def test_lines_are_written_in_batches_of_whole_lines_soon_after(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Many lines, few writes: each write is whole lines of at most PIPE_BUF bytes (so the
+        workers' lines never mix on a pipe), and the last ones go out without a flush."""
+        read_end, write_end = os.pipe()
+        writes: list[bytes] = []
+        real_write = os.write
+
+        def recorded(fd: int, data: bytes) -> int:
+            if fd == write_end:
+                writes.append(bytes(data))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(loglines.os, "write", recorded)
+        batch = loglines.LineBatch(write_end)
+        lines = [f'{{"n":{n},"pad":"{"x" * (n % 300)}"}}\n'.encode() for n in range(300)]
+        for line in lines:
+            batch.add(line)
+        deadline = time.monotonic() + 5
+        while sum(map(len, writes)) < sum(map(len, lines)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.close(write_end)
+        received = b""
+        while chunk := os.read(read_end, 65536):
+            received += chunk
+        os.close(read_end)
+        assert received == b"".join(lines)
+        assert len(writes) < len(lines) / 5
+        assert all(len(w) <= loglines.PIPE_BUF and w.endswith(b"\n") for w in writes)
 
     def test_forwarded_addresses_only_when_trusted(self) -> None:
         environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
@@ -558,16 +591,16 @@ class TestCachePolicy:
     @pytest.mark.parametrize(
         ("sent", "expected"),
         [
-            (None, httpcache.PUBLIC),
-            ("no-cache", httpcache.PUBLIC),
-            ("public, max-age=60", f"public, max-age=60, {httpcache.EXTENSIONS}"),
+            (None, cachepolicy.PUBLIC),
+            ("no-cache", cachepolicy.PUBLIC),
+            ("public, max-age=60", f"public, max-age=60, {cachepolicy.EXTENSIONS}"),
             ("no-store", None),
             ("private, max-age=60", None),
-            (httpcache.PUBLIC, None),
+            (cachepolicy.PUBLIC, None),
         ],
     )
     def test_policy(self, sent: str | None, expected: str | None) -> None:
-        assert httpcache.policy(sent) == expected
+        assert cachepolicy.policy(sent) == expected
 
 
 # --- how kgpub serve sets it up for its workers ---------------------------------------------

@@ -109,7 +109,25 @@ class TestMessages:
     @pytest.mark.parametrize("kind", ["solutions", "boolean", "graph"])
     @pytest.mark.parametrize("truncated", [True, False])
     def test_answer_headers(self, kind: str, truncated: bool) -> None:
-        message = protocol.FULL + protocol.header(kind, "text/turtle", truncated) + b"body\n"
+        sent: list[bytes] = []
+        emit = protocol.with_cost(lambda *parts: sent.append(b"".join(parts)), lambda: 0.25)
+        emit(protocol.FULL, protocol.header(kind, "text/turtle", truncated), b"body\n")
+        (message,) = sent
         found_kind, media_type, found_truncated, start = protocol.read_header(message)
         assert (found_kind, media_type, found_truncated) == (kind, "text/turtle", truncated)
         assert message[start:] == b"body\n"
+        assert protocol.read_cost(message) == 0.25
+
+    def test_a_stream_ends_with_its_cost_or_none(self) -> None:
+        sent: list[bytes] = []
+        known = protocol.with_cost(lambda *parts: sent.append(b"".join(parts)), lambda: 1.5)
+        unknown = protocol.with_cost(lambda *parts: sent.append(b"".join(parts)), None)
+        known(protocol.HEAD, protocol.header("graph", "text/turtle", False))
+        known(protocol.DATA, b"chunk")
+        known(protocol.END)
+        unknown(protocol.END)
+        head, data, end, end_unknown = sent
+        assert protocol.read_header(head)[:3] == ("graph", "text/turtle", False)
+        assert data == protocol.DATA + b"chunk"
+        assert protocol.read_cost(end) == 1.5
+        assert protocol.read_cost(end_unknown) is None

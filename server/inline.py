@@ -1,0 +1,118 @@
+"""Light queries the web worker runs itself, once a query process has shown they are light.
+
+A query goes to a query process because nothing else can stop it at the time limit. But most
+queries take a fraction of a millisecond, and the trip there and back (two messages, two process
+wake-ups) costs several times the query. The store is read-only, so a query costs the same every
+time it runs on the same build: one that a query process ran within ``max_seconds`` of CPU time
+will take about as long again. The worker remembers such queries (their text and dataset, per
+build, a bounded set) and runs them itself when they come again, on its own read-only handle on the
+store, through the same answer-writing code as the query processes (``executor.answer``): the same
+formats, caps and errors. Every other query, and every query the first time, goes to a query
+process. The first run also proved the query makes no outbound request: it ran in the sandboxed
+process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import pyoxigraph as ox
+
+from . import executor as protocol
+from .pool import Answer, QueryFailed
+
+# queries remembered per worker, and the longest query text remembered (a few KiB at most)
+ENTRIES = 2048
+MAX_QUERY_CHARS = 4096
+
+Key = tuple[Any, ...]
+
+
+def query_key(message: dict[str, Any]) -> Key:
+    """What decides a query's work: its text and its dataset, not the format of the answer."""
+    default, named = message.get("default_graphs"), message.get("named_graphs")
+    return (
+        message["query"],
+        bool(message.get("union")),
+        None if default is None else tuple(default),
+        None if named is None else tuple(named),
+    )
+
+
+class InlineQueries:
+    """The light queries of one worker, and its own handle on the store to run them."""
+
+    def __init__(self, store_path: str, max_seconds: float, entries: int = ENTRIES) -> None:
+        self.store_path = store_path
+        self.max_seconds = max_seconds
+        self.entries = entries
+        self._light: OrderedDict[Key, None] = OrderedDict()
+        self._store: ox.Store | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def knows(self, key: Key) -> bool:
+        return key in self._light
+
+    def learn(self, key: Key, answer: Answer) -> None:
+        """Remember a query a query process answered whole within the limit."""
+        cpu = answer.cpu_seconds
+        if (
+            cpu is None
+            or cpu > self.max_seconds
+            or answer.body is None
+            or len(key[0]) > MAX_QUERY_CHARS
+        ):
+            return
+        with self._lock:
+            self._light[key] = None
+            while len(self._light) > self.entries:
+                self._light.popitem(last=False)
+
+    def run(self, message: dict[str, Any]) -> Answer:
+        """The answer, as a query process would give it; its cost is this thread's CPU time."""
+        started = time.thread_time()
+        messages: list[bytes] = []
+
+        def collect(*parts: bytes) -> None:
+            messages.append(b"".join(parts))
+
+        emit = protocol.with_cost(collect, lambda: max(0.0, time.thread_time() - started))
+        try:
+            result = self._handle().query(message["query"], **protocol.dataset_options(message))
+            protocol.answer(result, message, emit)
+        except Exception as error:
+            raise QueryFailed(*protocol.failure_of(error)) from None
+        return _whole_answer(messages)
+
+    def _handle(self) -> ox.Store:
+        """The worker's read-only handle, opened on its first light query (after the fork)."""
+        store = self._store
+        if store is not None and self._pid == os.getpid():
+            return store
+        with self._lock:
+            if self._store is None or self._pid != os.getpid():
+                self._store = ox.Store.read_only(self.store_path)
+                self._pid = os.getpid()
+            return self._store
+
+
+def _whole_answer(messages: list[bytes]) -> Answer:
+    """The messages of one answer as one ``Answer`` with its whole body: a light query's answer
+    is small, even when it passed the size at which a query process streams."""
+    first = messages[0]
+    tag = first[:1]
+    if tag == protocol.ERROR:
+        raise QueryFailed(*pickle.loads(first[1:]))
+    kind, media_type, truncated, start = protocol.read_header(first)
+    if tag == protocol.FULL:
+        cost = protocol.read_cost(first)
+        return Answer(kind, media_type, truncated, first[start:], cpu_seconds=cost)
+    last = messages[-1]  # errors met while streaming were raised: this is the end
+    body = b"".join(message[1:] for message in messages[1:-1])
+    return Answer(kind, media_type, truncated, body, cpu_seconds=protocol.read_cost(last))

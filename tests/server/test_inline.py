@@ -1,0 +1,146 @@
+"""Light queries run by the web worker itself: the same answers, headers and errors as from a query
+process, and only for queries a query process has shown to be light."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from kgpub.server.fairness import table
+from kgpub.server.pool import ExecutorPool
+
+SELECT = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 7 # inline"
+CONSTRUCT = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 7 # inline"
+FORMATS = {
+    SELECT: [
+        "application/sparql-results+json",
+        "application/sparql-results+xml",
+        "text/csv",
+        "text/tab-separated-values",
+    ],
+    CONSTRUCT: [
+        "text/turtle",
+        "application/n-triples",
+        "application/ld+json",
+        "application/rdf+xml",
+    ],
+}
+
+
+class PoolRuns:
+    """How many queries the query processes were sent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture()
+def pool_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[PoolRuns]:
+    runs = PoolRuns()
+    real_run = ExecutorPool.run
+
+    def counted(pool: ExecutorPool, request: dict, timeout: float):  # type: ignore[no-untyped-def]
+        runs.count += 1
+        return real_run(pool, request, timeout)
+
+    monkeypatch.setattr(ExecutorPool, "run", counted)
+    yield runs
+
+
+def ask(app: Flask, query: str, accept: str, address: str = "203.0.113.90"):
+    return app.test_client().get(
+        "/sparql",
+        query_string={"query": query},
+        headers={"Accept": accept},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+@pytest.mark.parametrize("query", [SELECT, CONSTRUCT])
+def test_the_second_run_is_the_workers_with_the_same_answer_in_every_format(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns, query: str
+) -> None:
+    app = app_factory()
+    for accept in FORMATS[query]:
+        before = pool_runs.count
+        first = ask(app, query, accept)
+        second = ask(app, query, accept)
+        assert first.status_code == second.status_code == 200
+        assert first.data == second.data and first.data
+        assert first.headers["Content-Type"] == second.headers["Content-Type"]
+        assert first.headers["X-Result-Truncated"] == second.headers["X-Result-Truncated"]
+        # the first format of a query goes to a query process; every later request is the worker's
+        assert pool_runs.count - before == (1 if accept == FORMATS[query][0] else 0)
+
+
+def test_a_row_capped_answer_is_capped_and_flagged_alike(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns
+) -> None:
+    app = app_factory(max_rows=3)
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o # capped"
+    first = ask(app, query, "application/sparql-results+json")
+    second = ask(app, query, "application/sparql-results+json")
+    assert pool_runs.count == 1
+    for response in (first, second):
+        assert response.headers["X-Result-Truncated"] == "true"
+        document = response.get_json()
+        assert len(document["results"]["bindings"]) == 3
+        assert document["head"]["link"]
+    assert first.data == second.data
+
+
+def test_an_answer_over_the_byte_cap_is_refused_alike(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns
+) -> None:
+    """The byte cap depends on the format, not only on the query: a query that was light in one
+    format still meets the cap in a bigger one when the worker runs it."""
+    app = app_factory(max_response_bytes=1500)
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 8 # bytes"
+    small = ask(app, query, "text/tab-separated-values")
+    assert small.status_code == 200 and len(small.data) <= 1500
+    large = ask(app, query, "application/sparql-results+xml")
+    assert pool_runs.count == 1  # the worker ran the second one
+    assert large.status_code == 422
+    assert "max_response_bytes" in large.get_data(as_text=True)
+
+
+def test_a_heavy_query_always_goes_to_a_query_process(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns, heavy_query: str
+) -> None:
+    """Only a query process can be stopped at the time limit: a heavy query is stopped (503)
+    each time it comes, never run by the worker."""
+    app = app_factory(query_timeout=0.3, client_query_seconds=0)
+    for _ in range(2):
+        response = ask(app, heavy_query, "application/sparql-results+json")
+        assert response.status_code == 503
+    assert pool_runs.count == 2
+
+
+def test_a_failing_query_is_not_remembered(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns
+) -> None:
+    app = app_factory()
+    query = "SELECT * WHERE { ?s ?p ?o FILTER(<urn:f>(?o)) } # unknown function"
+    codes = [ask(app, query, "application/sparql-results+json").status_code for _ in range(2)]
+    assert codes[0] == codes[1]
+    assert pool_runs.count == 2
+
+
+def test_the_workers_queries_are_charged_to_their_client(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(client_query_seconds=5)
+    for _ in range(20):
+        assert ask(app, SELECT, FORMATS[SELECT][0], "203.0.113.91").status_code == 200
+    used, running = table().usage("203.0.113.91")
+    assert running == 0 and 0 < used < 1.0
+
+
+def test_turned_off_every_query_goes_to_a_query_process(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns
+) -> None:
+    app = app_factory(inline_query_ms=0)
+    for _ in range(3):
+        assert ask(app, SELECT, FORMATS[SELECT][0]).status_code == 200
+    assert pool_runs.count == 3
