@@ -66,18 +66,23 @@ def create_app(
     app.register_blueprint(dumps.bp)
     app.register_blueprint(resources.bp)
     app.register_blueprint(article.bp)
-    # in front of Flask: cache hits first (stored with the shared caches' policy on them, so they
-    # skip it), then the policy, then the endpoint's own raw-WSGI path for queries
+    # in front of Flask: the endpoint's own raw-WSGI path for queries, the shared caches' policy,
+    # the counting and logging of every answer, and outermost the cache hits (stored with the
+    # policy on them, and counted and logged by the observer themselves)
     app.wsgi_app = SparqlFront(app.wsgi_app, kgpub)  # type: ignore[method-assign]
     app.wsgi_app = cachepolicy.CachePolicy(app.wsgi_app)  # type: ignore[method-assign]
+    observer = None
+    if observation.active:
+        observer = observe.Observer(app.wsgi_app, app.url_map, observation)
+        app.wsgi_app = observer  # type: ignore[method-assign]
     if kgpub.cache is not None:
         store = kgpub.store
         app.wsgi_app = CacheFront(  # type: ignore[method-assign]
-            app.wsgi_app, kgpub.cache, lambda: store.identity, CACHED_PATHS
-        )
-    if observation.active:  # outermost: every answer is counted and logged, the fronts' too
-        app.wsgi_app = observe.Observer(  # type: ignore[method-assign]
-            app.wsgi_app, app.url_map, observation
+            app.wsgi_app,
+            kgpub.cache,
+            lambda: store.identity,
+            CACHED_PATHS,
+            observer.cache_hit if observer is not None else None,
         )
     logging.getLogger("kgpub").setLevel(logging.INFO)
     return app

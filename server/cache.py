@@ -14,6 +14,7 @@ negotiation and a query process.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -127,11 +128,17 @@ def request_key(identity: str, environ: dict[str, Any], body: bytes = b"") -> Ca
 KEY_ENVIRON = "kgpub.cache_key"
 
 
+# what answered a hit, for whoever counts and logs it: (environ, the entry, seconds taken)
+HitObserver = Callable[[dict[str, Any], CachedResponse, float], None]
+
+
 class CacheFront:
-    """WSGI middleware answering cached GET queries before Flask sees them.
+    """WSGI middleware, the outermost, answering cached GET queries before anything else sees
+    them.
 
     A hit takes a tuple of environ strings, one dictionary look-up and the stored header list and
-    body, as they are: no parsing, no logging, no Flask or Werkzeug object.
+    body, as they are (the shared caches' policy already on them): no parsing, no Flask or
+    Werkzeug object. ``observe`` counts and logs it; a miss leaves its key in the environ.
     """
 
     def __init__(
@@ -140,11 +147,13 @@ class CacheFront:
         cache: ResponseCache,
         identity: Callable[[], str],
         paths: Iterable[str],
+        observe: HitObserver | None = None,
     ) -> None:
         self.app = app
         self.cache = cache
         self.identity = identity
         self.paths = frozenset(paths)
+        self.observe = observe
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if (
@@ -152,10 +161,13 @@ class CacheFront:
             and environ.get("QUERY_STRING")
             and environ.get("PATH_INFO") in self.paths
         ):
+            started = time.perf_counter()
             key = request_key(self.identity(), environ)
             entry = self.cache.get(key)
             if entry is not None:
                 start_response(entry.status, entry.headers)
+                if self.observe is not None:
+                    self.observe(environ, entry, time.perf_counter() - started)
                 return [entry.body]
             environ[KEY_ENVIRON] = key
         return self.app(environ, start_response)

@@ -39,9 +39,10 @@ class LineBatch:
         """One line, ending in a newline, of less than ``PIPE_BUF`` bytes."""
         with self._lock:
             full = self._take() if self._size + len(line) > PIPE_BUF else None
+            if not self._parts:  # the first line of a batch: have it written soon
+                self._writer.wake()
             self._parts.append(line)
             self._size += len(line)
-            self._writer.wake()
         if full:
             self._write(full)
 

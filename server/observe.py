@@ -1,13 +1,13 @@
 """What operators see of a running server: Prometheus metrics and one JSON access line per request.
 
-``Observer`` is the outermost WSGI middleware, so it sees every answer, those of the raw-WSGI fronts
-(cache hits, the endpoint's fast path) as much as Flask's: the status comes from ``start_response``
-and the time ends when the body has been handed over. It counts the request by route (the endpoint
-name, never the raw path, so the number of series stays bounded), method and status, and writes the
-access line. The store and the response cache are wrapped (``observe_services``) to count each
-query's outcome, timeouts, capped answers and cache hits where they happen; what they learn about
-the current request reaches the access line through a thread-local, as a WSGI request runs on one
-thread from the call to the return.
+``Observer`` wraps the app, so it sees every answer, the endpoint's raw-WSGI path as much as
+Flask's; the cache hits, answered in front of it, are handed to it by the cache (``cache_hit``).
+The status comes from ``start_response`` and the time ends when the body has been handed over. It
+counts the request by route (the endpoint name, never the raw path, so the number of series stays
+bounded), method and status, and writes the access line. The store and the response cache are
+wrapped (``observe_services``) to count each query's outcome, timeouts, capped answers and cache
+hits where they happen; what they learn about the current request reaches the access line through a
+thread-local, as a WSGI request runs on one thread from the call to the return.
 
 It runs on every request, a cache hit's too, so it is kept to a few microseconds: a count is a float
 added to a cell of a memory map (``Cells``), found through a dict, under one uncontended lock; the
@@ -46,10 +46,10 @@ from werkzeug.routing import Map
 
 from kgpub import __version__
 
-from .cache import CachedResponse, CacheKey, ResponseCache
+from .cache import KEY_ENVIRON, CachedResponse, CacheKey, ResponseCache
 from .config import Services
 from .fairness import client_address
-from .loglines import batch_for
+from .loglines import LineBatch, batch_for
 from .pool import Answer, Busy, QueryFailed, QueryTimeout
 from .runtime import RUNTIME_VARIABLE
 from .store import QueryRequest, Store
@@ -675,6 +675,7 @@ class LineHandler(logging.Handler):
     def __init__(self, fd: int = 2) -> None:
         super().__init__()
         self.fd = fd
+        self.batch: LineBatch | None = None  # for the access lines (``direct_batch``)
 
     def handle(self, record: logging.LogRecord) -> bool:
         if not self.filter(record):
@@ -699,17 +700,20 @@ def access_logger() -> logging.Logger:
     return logger
 
 
-def direct_fd(logger: logging.Logger) -> int | None:
-    """The descriptor to write an access line to without a log record, when all the logger does
-    is hand the line to one bare ``LineHandler`` (the default, and ``kgpub serve``'s set-up);
-    None when logging was set up otherwise, or the logger is off."""
+def direct_batch(logger: logging.Logger) -> LineBatch | None:
+    """Where to put an access line without a log record, when all the logger does is hand the
+    line to one bare ``LineHandler`` (the default, and ``kgpub serve``'s set-up): this process's
+    batch of lines for its descriptor. None when logging was set up otherwise, or is off."""
     handlers = logger.handlers
     if len(handlers) != 1 or logger.filters or not logger.isEnabledFor(logging.INFO):
         return None
     handler = handlers[0]
     if type(handler) is not LineHandler or handler.filters or handler.level > logging.INFO:
         return None
-    return handler.fd
+    batch = handler.batch
+    if batch is None or batch.pid != os.getpid():
+        batch = handler.batch = batch_for(handler.fd)
+    return batch
 
 
 def _text(raw: str, limit: int) -> str:
@@ -901,13 +905,13 @@ def write_line(logger: logging.Logger, line: str) -> None:
     the logger has only its bare handler (``loglines``), else a log record for the handlers logging
     was set up with (without looking up the caller's frame, a good share of ``logger.info``'s
     cost: the access line names its source itself)."""
-    fd = direct_fd(logger)
-    if fd is None:
+    batch = direct_batch(logger)
+    if batch is None:
         if logger.isEnabledFor(logging.INFO):
             record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None)
             logger.handle(record)
         return
-    batch_for(fd).add((line + "\n").encode("ascii"))  # JSON escaped all that is not ASCII
+    batch.add((line + "\n").encode("ascii"))  # JSON escaped all that is not ASCII
 
 
 # --- the middleware -------------------------------------------------------------------------------
@@ -998,7 +1002,9 @@ class Observer:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         current = _current
-        current.cache = current.query = None
+        # a GET the cache in front did not have left its key: that was a miss
+        current.cache = "miss" if KEY_ENVIRON in environ else None
+        current.query = None
         exchange = _Exchange(environ, start_response)
         try:
             body = self.app(environ, exchange.start_response)
@@ -1011,6 +1017,18 @@ class Observer:
             self.finish(exchange, sum(map(len, body)), True)
             return body
         return ObservedBody(body, partial(self.finish, exchange))
+
+    def cache_hit(self, environ: dict[str, Any], entry: CachedResponse, seconds: float) -> None:
+        """A request the cache in front answered (``cache.CacheFront``), counted and logged as
+        ``finish`` does the others."""
+        sent = len(entry.body)
+        route = _matched_route(self.url_map, environ.get("PATH_INFO", ""), "GET")
+        status = entry.status[:3]
+        if self.metrics is not None:
+            self.metrics.request(route, "GET", status, seconds, sent, "hit")
+        if self.access is not None:
+            answer = (route, "GET", status, entry.headers)
+            self.access.write(environ, answer, seconds, sent, True, ("hit", None))
 
     def finish(self, exchange: _Exchange, sent: int, complete: bool) -> None:
         seconds = time.perf_counter() - exchange.started
