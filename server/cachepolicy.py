@@ -11,6 +11,7 @@ with it applied (``apply_policy``), so a hit goes out as it is, without passing 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 # seconds a client or proxy may reuse an answer without asking again; the data changes only
@@ -33,6 +34,7 @@ CACHEABLE = frozenset(("200", "203", "300", "301", "304", "308", "410"))
 SYSTEM_PREFIX = "/-/"
 
 
+@lru_cache(maxsize=64)  # routes send a handful of values, on every answer
 def policy(cache_control: str | None) -> str | None:
     """The Cache-Control an answer of the data goes out with; None to keep the one it has.
 

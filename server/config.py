@@ -13,6 +13,7 @@ from kgpub.mappings.iris import ONTOLOGY_IRI, Minter
 from kgpub.settings import Settings
 
 from .cache import ResponseCache
+from .fairness import ClientTable
 from .querypage import Example, load_examples, load_prefixes
 from .remote import RemoteStore
 from .store import EmbeddedStore, Store
@@ -27,6 +28,8 @@ class Services:
     prefixes: dict[str, str]  # for Turtle output and the query page
     examples: list[Example]  # ontology/cq/*.rq as found at start-up
     node_modules: Path  # where npm ci put the query page's browser assets
+    # this worker's handle on the fairness table, found once (``sparql._admit``)
+    clients: ClientTable | None = None
 
     @property
     def local_links(self) -> list[tuple[str, str]]:

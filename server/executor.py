@@ -117,6 +117,7 @@ def read_cost(message: bytes) -> float | None:
     return None if math.isnan(seconds) else seconds
 
 
+@functools.lru_cache(maxsize=64)
 def header(kind: str, media_type: str, truncated: bool) -> bytes:
     return INITIALS[kind] + (b"1" if truncated else b"0") + media_type.encode() + b"\n"
 
@@ -277,7 +278,7 @@ def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
     max_bytes = request.get("max_bytes") or 0
     if kind == "boolean":
         sink = Sink(emit, (kind, media_type, False), _same, max_bytes)
-        result.serialize(sink, ox.QueryResultsFormat.from_media_type(media_type))
+        result.serialize(sink, _results_format(media_type))
     elif kind == "solutions":
         limit = request.get("limit")
         if limit is not None and limit <= max_rows:
@@ -310,7 +311,7 @@ def _solutions(
     emit: Emit,
     max_bytes: int = 0,
 ) -> None:
-    target = ox.QueryResultsFormat.from_media_type(media_type)
+    target = _results_format(media_type)
     if max_rows <= 0:
         sink = Sink(emit, ("solutions", media_type, False), _same, max_bytes)
         result.serialize(sink, target)
@@ -340,7 +341,7 @@ def _triples(
     emit: Emit,
     max_bytes: int = 0,
 ) -> None:
-    target = ox.RdfFormat.from_media_type(media_type)
+    target = _rdf_format(media_type)
     if max_rows <= 0:
         sink = Sink(emit, ("graph", media_type, False), _same, max_bytes)
         ox.serialize(result, sink, target, prefixes=_prefixes_for(target, prefixes))
@@ -362,6 +363,16 @@ def _prefixes_for(target: ox.RdfFormat, prefixes: dict[str, str]) -> dict[str, s
     return prefixes if target in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG) and prefixes else None
 
 
+@functools.lru_cache(maxsize=32)
+def _results_format(media_type: str) -> ox.QueryResultsFormat:
+    return ox.QueryResultsFormat.from_media_type(media_type)
+
+
+@functools.lru_cache(maxsize=32)
+def _rdf_format(media_type: str) -> ox.RdfFormat:
+    return ox.RdfFormat.from_media_type(media_type)
+
+
 def _same(body: bytes) -> bytes:
     return body
 
@@ -374,7 +385,7 @@ def _note_truncation(media_type: str, link: str | None) -> Callable[[bytes], byt
     """
     if not link:
         return _same
-    fmt = ox.QueryResultsFormat.from_media_type(media_type)
+    fmt = _results_format(media_type)
     if fmt == ox.QueryResultsFormat.JSON:
         marker = b'{"head":{"vars":['
         note = b',"link":[' + _json_string(link) + b"]"

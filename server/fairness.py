@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from .runtime import RUNTIME_VARIABLE, runtime_dir
 from .ticker import Ticker
@@ -96,9 +97,9 @@ class LocalRun:
         self.place = -1
 
 
-@dataclass(frozen=True)
-class Ticket:
-    """A running query's place in the table, handed back to ``finish``."""
+class Ticket(NamedTuple):
+    """A running query's place in the table, handed back to ``finish`` (a tuple: one is made
+    for every query)."""
 
     slot: int | None  # None: not in the table (admitted locally, or the table had no room)
     key_hash: int

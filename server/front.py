@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from .cache import KEY_ENVIRON, accepts_gzip, entry, request_key
+from .cachepolicy import PUBLIC
 from .config import Services
 from .pool import Answer
 from .responses import CORS_HEADERS, GZIP_MIN_BYTES, gzip_bytes, gzip_stream
@@ -44,6 +45,7 @@ PATH = "/sparql"
 OK = "200 OK"
 VARY = ("Vary", "Accept, Accept-Encoding")
 GZIP = ("Content-Encoding", "gzip")
+CACHE_CONTROL = ("Cache-Control", PUBLIC)
 
 
 class SparqlFront:
@@ -136,6 +138,8 @@ class SparqlFront:
             body = gzip_bytes(body)
             headers.append(GZIP)
         headers.append(("Content-Length", str(len(body))))
+        if environ["REQUEST_METHOD"] == "GET":  # the shared caches' policy, as it would add it
+            headers.append(CACHE_CONTROL)
         if key is not None and self.cache is not None:
             self.cache.put(key, entry(environ["REQUEST_METHOD"], OK, headers, body))
         start_response(OK, headers)

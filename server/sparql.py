@@ -7,6 +7,7 @@ service description and browsers the query page. docs/sparql.md describes it for
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -302,7 +303,9 @@ def _cost(answer: Answer, started: float) -> float:
 def _admit(app: Services, environ: dict) -> Callable[[float], None]:
     """Count the query as running for its client, or refuse it with 429; what charges it."""
     settings = app.settings
-    table = fairness.table()
+    table = app.clients
+    if table is None or table.pid != os.getpid():  # looked up once per worker process
+        table = app.clients = fairness.table()
     try:
         ticket = table.admit(
             fairness.client_key(environ, settings.trust_forwarded),
