@@ -252,7 +252,8 @@ def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> Non
     formats (result kind -> media type, None when the client accepts none), max_rows (0: no cap),
     prefixes (for Turtle and TriG), link (in-band note on a truncated SPARQL JSON/XML answer),
     limit (the outermost LIMIT of the query text, or None), max_bytes (bytes of the answer, 0: no
-    cap).
+    cap), small (optional: solutions known from an earlier run to be few and under the cap, which
+    Oxigraph then writes in one piece, with no row counting).
     """
     started = time.process_time()
     result = store.query(request["query"], **dataset_options(request))
@@ -283,6 +284,11 @@ def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
         limit = request.get("limit")
         if limit is not None and limit <= max_rows:
             max_rows = 0  # the query's own LIMIT keeps it under the cap
+        if request.get("small"):  # known small and under the cap: no row counting, one piece
+            sink = Sink(emit, (kind, media_type, False), _same, max_bytes)
+            sink.write(result.serialize(None, _results_format(media_type)))
+            sink.finish()
+            return
         _solutions(result, media_type, max_rows, request.get("link"), emit, max_bytes)
         return
     else:

@@ -51,7 +51,8 @@ class InlineQueries:
         self.store_path = store_path
         self.max_seconds = max_seconds
         self.entries = entries
-        self._light: OrderedDict[Key, None] = OrderedDict()
+        # the light queries, each with whether its answer was cut at the row cap
+        self._light: OrderedDict[Key, bool] = OrderedDict()
         self._store: ox.Store | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -70,12 +71,14 @@ class InlineQueries:
         ):
             return
         with self._lock:
-            self._light[key] = None
+            self._light[key] = answer.truncated
             while len(self._light) > self.entries:
                 self._light.popitem(last=False)
 
-    def run(self, message: dict[str, Any]) -> Answer:
+    def run(self, message: dict[str, Any], key: Key) -> Answer:
         """The answer, as a query process would give it; its cost is this thread's CPU time."""
+        if self._light.get(key) is False:  # under the row cap before, so again now
+            message = {**message, "small": True}
         started = time.thread_time()
         messages: list[bytes] = []
 

@@ -514,7 +514,7 @@ class EmbeddedStore(LinkedDataQueries):
             return self._executors(USER_QUERY_NICE).run(message, request.timeout)
         key = query_key(message)
         if inline.knows(key):
-            return inline.run(message)
+            return inline.run(message, key)
         answer = self._executors(USER_QUERY_NICE).run(message, request.timeout)
         inline.learn(key, answer)
         return answer
