@@ -4,12 +4,13 @@ A query goes to a query process because nothing else can stop it at the time lim
 queries take a fraction of a millisecond, and the trip there and back (two messages, two process
 wake-ups) costs several times the query. The store is read-only, so a query costs the same every
 time it runs on the same build: one that a query process ran within ``max_seconds`` of CPU time
-will take about as long again. The worker remembers such queries (their text and dataset, per
-build, a bounded set) and runs them itself when they come again, on its own read-only handle on the
-store, through the same answer-writing code as the query processes (``executor.answer``): the same
-formats, caps and errors. Every other query, and every query the first time, goes to a query
-process. The first run also proved the query makes no outbound request: it ran in the sandboxed
-process.
+will take about as long again. (Not so for a query calling ``NOW()``, ``RAND()`` and the like: the
+store never brings those here, ``querytext.QueryText.varies``.) The worker remembers such queries
+(their text and dataset, per build, a bounded set) and runs them itself when they come again, on
+its own read-only handle on the store, through the same answer-writing code as the query processes
+(``executor.answer``): the same formats, caps and errors. Every other query, and every query the
+first time, goes to a query process. The first run also proved the query makes no outbound
+request: it ran in the sandboxed process.
 """
 
 from __future__ import annotations

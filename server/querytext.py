@@ -3,7 +3,9 @@
 Oxigraph does not expose its parsed algebra to Python, so three facts come from a lexical scan that
 follows the SPARQL 1.1 grammar's terminals: does the query use ``SERVICE`` (refused: no outbound
 requests), does it name its own dataset with ``FROM``/``FROM NAMED`` (then the union default graph
-must not override it), and is it an update (refused: read-only). The scan first undoes codepoint
+must not override it), and is it an update (refused: read-only). A fourth says whether it calls a
+function whose value changes between runs (``NOW()``, ``RAND()``...): such a query is never taken
+for light on the strength of an earlier run (``inline``). The scan first undoes codepoint
 escapes (``\\u0053ERVICE``), as the SPARQL parser does, then blanks out comments, strings and IRIs,
 so a keyword inside them never counts. When in doubt it errs toward refusing.
 """
@@ -32,6 +34,8 @@ _OPAQUE = re.compile(
 _SERVICE = re.compile(r"(?<![\w?$:])service(?![\w:\-])", re.IGNORECASE)
 _FROM = re.compile(r"(?<![\w?$:.\-])from(?![\w:\-])", re.IGNORECASE)
 _PROLOGUE = re.compile(r"\s*(?:(?:base\s*<>|prefix\s*[\w.\-]*:\s*<>)\s*)*", re.IGNORECASE)
+# the functions whose value changes from one run to the next, and with it a query's work
+_VARYING = re.compile(r"(?<![\w?$:])(?:now|rand|uuid|struuid)(?![\w:\-])", re.IGNORECASE)
 _UPDATE = re.compile(
     r"(?:insert|delete|load|clear|drop|create|add|move|copy|with)(?![\w:\-])", re.IGNORECASE
 )
@@ -45,6 +49,8 @@ class QueryText:
     limit: int | None  # the outermost query's LIMIT, if any
     nesting: int = 0  # the deepest nesting of { ( [
     operators: int = 0  # groups, operators and pattern keywords, counted below
+    # calls NOW(), RAND(), UUID() or STRUUID(): the same text may do other work on the next run
+    varies: bool = False
 
     @property
     def too_complex(self) -> str | None:
@@ -123,6 +129,7 @@ def _scan(query: str) -> QueryText:
         limit=_outer_limit(bare),
         nesting=_nesting(bare),
         operators=len(_OPERATOR.findall(_PREFIXED_NAME.sub(" ", bare))),
+        varies=bool(_VARYING.search(bare)),
     )
 
 

@@ -117,6 +117,21 @@ def test_a_heavy_query_always_goes_to_a_query_process(
     assert pool_runs.count == 2
 
 
+def test_a_query_whose_work_changes_between_runs_always_goes_to_a_query_process(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns
+) -> None:
+    """With NOW() or RAND() the same text may be cheap once and heavy the next time (a filter on
+    the date in front of a cartesian product): only a query process can stop it then."""
+    app = app_factory()
+    query = (
+        "PREFIX xsd: <http://www.w3.org/2001/XMLSchema#> "
+        "SELECT ?s WHERE { ?s ?p ?o FILTER(NOW() < '2000-01-01T00:00:00Z'^^xsd:dateTime) }"
+    )
+    for _ in range(3):
+        assert ask(app, query, "application/sparql-results+json").status_code == 200
+    assert pool_runs.count == 3
+
+
 def test_a_failing_query_is_not_remembered(
     app_factory: Callable[..., Flask], pool_runs: PoolRuns
 ) -> None:

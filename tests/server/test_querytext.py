@@ -95,3 +95,19 @@ def test_error_position() -> None:
 )
 def test_outer_limit(query: str, limit: int | None) -> None:
     assert scan(query).limit == limit
+
+
+@pytest.mark.parametrize(
+    ("query", "varies"),
+    [
+        ("SELECT * { ?s ?p ?o FILTER(NOW() > '2030-01-01T00:00:00Z'^^<x:dateTime>) }", True),
+        ("SELECT * { BIND(rand() AS ?r) FILTER(?r < 0.01) ?s ?p ?o }", True),
+        ("SELECT (UUID() AS ?u) (STRUUID() AS ?v) {}", True),
+        ("SELECT * { BIND(\\u004EOW #c\n () AS ?t) }", True),
+        ("SELECT ?now ?rand WHERE { ?now <http://x/rand> ?rand }", False),
+        ("PREFIX ex: <http://x/> SELECT * { ?s ex:now ex:uuid }", False),
+        ("SELECT * { ?s ?p 'NOW()' } # RAND()", False),
+    ],
+)
+def test_functions_whose_value_changes_between_runs(query: str, varies: bool) -> None:
+    assert scan(query).varies is varies
