@@ -282,14 +282,10 @@ def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
         result.serialize(sink, _results_format(media_type))
     elif kind == "solutions":
         limit = request.get("limit")
-        if limit is not None and limit <= max_rows:
-            max_rows = 0  # the query's own LIMIT keeps it under the cap
-        if request.get("small"):  # known small and under the cap: no row counting, one piece
-            sink = Sink(emit, (kind, media_type, False), _same, max_bytes)
-            sink.write(result.serialize(None, _results_format(media_type)))
-            sink.finish()
-            return
-        _solutions(result, media_type, max_rows, request.get("link"), emit, max_bytes)
+        small = bool(request.get("small"))
+        if small or (limit is not None and limit <= max_rows):
+            max_rows = 0  # an earlier run, or the query's own LIMIT, keeps it under the cap
+        _solutions(result, media_type, max_rows, request.get("link"), emit, max_bytes, small)
         return
     else:
         _triples(result, media_type, max_rows, request.get("prefixes") or {}, emit, max_bytes)
@@ -316,11 +312,17 @@ def _solutions(
     link: str | None,
     emit: Emit,
     max_bytes: int = 0,
+    small: bool = False,
 ) -> None:
+    """``small``: few solutions, known from an earlier run, which Oxigraph writes in one piece
+    without handing each block to Python."""
     target = _results_format(media_type)
     if max_rows <= 0:
         sink = Sink(emit, ("solutions", media_type, False), _same, max_bytes)
-        result.serialize(sink, target)
+        if small:
+            sink.write(result.serialize(None, target))
+        else:
+            result.serialize(sink, target)
         sink.finish()
         return
     # TSV has one row per line, so the cap is a line count; the capped rows are then read back and

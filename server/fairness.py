@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from .runtime import RUNTIME_VARIABLE, runtime_dir
+from .runtime import runtime_dir
 from .ticker import Ticker
 
 WINDOW_SECONDS = 60.0
@@ -507,26 +507,19 @@ def _whole_seconds(seconds: float) -> int:
 
 
 _tables: dict[Path, ClientTable] = {}
-_last: dict[str, ClientTable] = {}  # by the runtime folder named in the environment
 _tables_lock = threading.Lock()
 
 
 def table() -> ClientTable:
     """This server's table: one file in its runtime folder, opened once per process (after the
     fork, so each worker maps it itself)."""
-    folder = os.environ.get(RUNTIME_VARIABLE, "")
-    found = _last.get(folder)
-    if found is not None and found.pid == os.getpid():
-        return found  # the usual case, without building a path per query
     path = runtime_dir() / "fairness" / "clients"
     found = _tables.get(path)
     if found is not None and found.pid == os.getpid():
-        _last[folder] = found
         return found
     with _tables_lock:
         found = _tables.get(path)
         if found is None or found.pid != os.getpid():
             found = ClientTable(path)
             _tables[path] = found
-        _last[folder] = found
         return found

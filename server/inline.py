@@ -16,7 +16,6 @@ request: it ran in the sandboxed process.
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 import time
 from collections import OrderedDict
@@ -25,7 +24,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from . import executor as protocol
-from .pool import Answer, QueryFailed
+from .pool import Answer, QueryFailed, full_answer, reported_failure
 
 # queries remembered per worker, and the longest query text remembered (a few KiB at most)
 ENTRIES = 2048
@@ -58,8 +57,10 @@ class InlineQueries:
         self._pid = 0
         self._lock = threading.Lock()
 
-    def knows(self, key: Key) -> bool:
-        return key in self._light
+    def truncated(self, key: Key) -> bool | None:
+        """Whether a light query's answer was cut at the row cap; None for a query not known to
+        be light."""
+        return self._light.get(key)
 
     def learn(self, key: Key, answer: Answer) -> None:
         """Remember a query a query process answered whole within the limit."""
@@ -76,9 +77,10 @@ class InlineQueries:
             while len(self._light) > self.entries:
                 self._light.popitem(last=False)
 
-    def run(self, message: dict[str, Any], key: Key) -> Answer:
-        """The answer, as a query process would give it; its cost is this thread's CPU time."""
-        if self._light.get(key) is False:  # under the row cap before, so again now
+    def run(self, message: dict[str, Any], truncated: bool) -> Answer:
+        """The answer, as a query process would give it; its cost is this thread's CPU time.
+        ``truncated``: how its earlier answer ended; one under the row cap is so again now."""
+        if not truncated:
             message = {**message, "small": True}
         started = time.thread_time()
         messages: list[bytes] = []
@@ -112,11 +114,10 @@ def _whole_answer(messages: list[bytes]) -> Answer:
     first = messages[0]
     tag = first[:1]
     if tag == protocol.ERROR:
-        raise QueryFailed(*pickle.loads(first[1:]))
-    kind, media_type, truncated, start = protocol.read_header(first)
+        raise reported_failure(first)
     if tag == protocol.FULL:
-        cost = protocol.read_cost(first)
-        return Answer(kind, media_type, truncated, first[start:], cpu_seconds=cost)
+        return full_answer(first)
+    kind, media_type, truncated, _ = protocol.read_header(first)
     last = messages[-1]  # errors met while streaming were raised: this is the end
     body = b"".join(message[1:] for message in messages[1:-1])
     return Answer(kind, media_type, truncated, body, cpu_seconds=protocol.read_cost(last))

@@ -50,7 +50,7 @@ from .cache import KEY_ENVIRON, CachedResponse, CacheKey, ResponseCache
 from .config import Services
 from .fairness import client_address
 from .loglines import LineBatch, batch_for
-from .pool import Answer, Busy, QueryFailed, QueryTimeout
+from .pool import Answer, Busy, QueryFailed, QueryTimeout, close_chunks
 from .runtime import RUNTIME_VARIABLE
 from .store import QueryRequest, Store
 
@@ -614,9 +614,7 @@ class ObservedStore:
             raise
         finally:
             self._count(form, outcome)
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            close_chunks(chunks)
 
 
 def _timed_call(metrics: Metrics, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
@@ -675,7 +673,6 @@ class LineHandler(logging.Handler):
     def __init__(self, fd: int = 2) -> None:
         super().__init__()
         self.fd = fd
-        self.batch: LineBatch | None = None  # for the access lines (``direct_batch``)
 
     def handle(self, record: logging.LogRecord) -> bool:
         if not self.filter(record):
@@ -710,10 +707,7 @@ def direct_batch(logger: logging.Logger) -> LineBatch | None:
     handler = handlers[0]
     if type(handler) is not LineHandler or handler.filters or handler.level > logging.INFO:
         return None
-    batch = handler.batch
-    if batch is None or batch.pid != os.getpid():
-        batch = handler.batch = batch_for(handler.fd)
-    return batch
+    return batch_for(handler.fd)
 
 
 def _text(raw: str, limit: int) -> str:
@@ -1076,9 +1070,7 @@ class ObservedBody:
 
     def close(self) -> None:
         try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
+            close_chunks(self.body)
         finally:
             self._end(False)
 

@@ -257,13 +257,10 @@ class ExecutorPool:
         tag = message[:1]
         if tag == protocol.FULL:
             self._done(executor)
-            kind, media_type, truncated, start = protocol.read_header(message)
-            cpu = protocol.read_cost(message)
-            return Answer(kind, media_type, truncated, message[start:], cpu_seconds=cpu)
+            return full_answer(message)
         if tag == protocol.ERROR:
             self._done(executor)
-            kind, text = pickle.loads(message[1:])
-            raise QueryFailed(kind, text)
+            raise reported_failure(message)
         kind, media_type, truncated, _ = protocol.read_header(message)
         budget = deadline - time.monotonic()
         answer = Answer(kind, media_type, truncated, None)
@@ -280,7 +277,7 @@ class ExecutorPool:
             # the process reported the error and waits for its next query: keep it
             nonlocal finished
             finished = True
-            return QueryFailed(*pickle.loads(message[1:]))
+            return reported_failure(message)
 
         try:
             answer.cpu_seconds = yield from read_stream(
@@ -293,6 +290,26 @@ class ExecutorPool:
             else:
                 # timed out, failed, or the client went away: the process may still be writing
                 self._discard(executor)
+
+
+def full_answer(message: bytes) -> Answer:
+    """The answer an ``F`` message carries whole, with its cost."""
+    kind, media_type, truncated, start = protocol.read_header(message)
+    cost = protocol.read_cost(message)
+    return Answer(kind, media_type, truncated, message[start:], cpu_seconds=cost)
+
+
+def reported_failure(message: bytes) -> QueryFailed:
+    """The error an ``X`` message reports."""
+    kind, text = pickle.loads(message[1:])
+    return QueryFailed(kind, text)
+
+
+def close_chunks(chunks: object) -> None:
+    """Close a body or stream of chunks that can be closed (a generator, a response body)."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def read_stream(

@@ -41,7 +41,7 @@ from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from kgpub import __version__
 
 from . import executor as protocol
-from .pool import Answer, QueryFailed, QueryTimeout, read_stream
+from .pool import Answer, QueryFailed, QueryTimeout, full_answer, read_stream, reported_failure
 from .querytext import scan
 from .store import LinkedDataQueries, QueryRequest, Term, answer_message, json_rows
 
@@ -216,8 +216,7 @@ class RemoteStore(LinkedDataQueries):
         message = flow.next(deadline)
         tag = message[:1]
         if tag == protocol.FULL:
-            kind, media_type, truncated, start = protocol.read_header(message)
-            return Answer(kind, media_type, truncated, message[start:])
+            return full_answer(message)
         if tag == protocol.ERROR:
             raise _failure(message)
         kind, media_type, truncated, _ = protocol.read_header(message)
@@ -493,10 +492,8 @@ def _describe_failure(error: BaseException, url: str) -> tuple[str, str]:
 
 
 def _failure(message: bytes) -> Exception:
-    kind, text = pickle.loads(message[1:])
-    if kind == "timeout":
-        return QueryTimeout()
-    return QueryFailed(kind, text)
+    failure = reported_failure(message)
+    return QueryTimeout() if failure.kind == "timeout" else failure
 
 
 def _stream(flow: Flow, budget: float) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from flask import Flask, Response, g, request
 
 from .cache import accepts_gzip, entry
 from .config import services
+from .pool import close_chunks
 
 # below this size gzip costs more time than the bytes it saves
 GZIP_MIN_BYTES = 1024
@@ -68,9 +69,7 @@ def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
                 yield out
         yield compressor.flush()
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        close_chunks(chunks)
 
 
 def keep(response: Response) -> None:

@@ -33,7 +33,7 @@ from .formats import (
     negotiate,
     pick,
 )
-from .pool import Answer, Busy, QueryFailed, QueryTimeout
+from .pool import Answer, Busy, QueryFailed, QueryTimeout, close_chunks
 from .querypage import QueryPage, ResultTable, table_from_json
 from .querytext import QueryText, scan
 from .store import QueryRequest
@@ -359,9 +359,7 @@ class ChargedStream:
 
     def close(self) -> None:
         try:
-            close = getattr(self.chunks, "close", None)
-            if close is not None:
-                close()
+            close_chunks(self.chunks)
         finally:
             self._end()
 

@@ -515,8 +515,9 @@ class EmbeddedStore(LinkedDataQueries):
             # of it must be one a query process can be stopped in
             return self._executors(USER_QUERY_NICE).run(message, request.timeout)
         key = query_key(message)
-        if inline.knows(key):
-            return inline.run(message, key)
+        truncated = inline.truncated(key)
+        if truncated is not None:
+            return inline.run(message, truncated)
         answer = self._executors(USER_QUERY_NICE).run(message, request.timeout)
         inline.learn(key, answer)
         return answer
