@@ -89,11 +89,9 @@ class InlineQueries:
             messages.append(b"".join(parts))
 
         emit = protocol.with_cost(collect, lambda: max(0.0, time.thread_time() - started))
-        try:
-            result = self._handle().query(message["query"], **protocol.dataset_options(message))
-            protocol.answer(result, message, emit)
-        except Exception as error:
-            raise QueryFailed(*protocol.failure_of(error)) from None
+        failure = _answer_here(self._handle(), message, emit)
+        if failure is not None:
+            raise QueryFailed(*failure)
         return _whole_answer(messages)
 
     def _handle(self) -> ox.Store:
@@ -106,6 +104,24 @@ class InlineQueries:
                 self._store = ox.Store.read_only(self.store_path)
                 self._pid = os.getpid()
             return self._store
+
+
+def _answer_here(
+    store: ox.Store, message: dict[str, Any], emit: protocol.Emit
+) -> tuple[str, str] | None:
+    """Run the query and write its answer with ``emit``; (kind, message) of its failure, if any.
+
+    The results object belongs to this thread: pyoxigraph cannot free it from another one. So it
+    must not outlive this call inside an error's traceback, which the request's error handling
+    keeps in reference cycles that the collector may clear on any thread: the error is turned
+    into its description here, and the traceback freed with it."""
+    try:
+        protocol.answer(
+            store.query(message["query"], **protocol.dataset_options(message)), message, emit
+        )
+    except Exception as error:
+        return protocol.failure_of(error)
+    return None
 
 
 def _whole_answer(messages: list[bytes]) -> Answer:

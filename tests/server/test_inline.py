@@ -3,6 +3,9 @@ process, and only for queries a query process has shown to be light."""
 
 from __future__ import annotations
 
+import gc
+import sys
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -103,6 +106,34 @@ def test_an_answer_over_the_byte_cap_is_refused_alike(
     assert pool_runs.count == 1  # the worker ran the second one
     assert large.status_code == 422
     assert "max_response_bytes" in large.get_data(as_text=True)
+
+
+def test_a_failed_answer_leaves_nothing_another_thread_must_free(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyoxigraph's results belong to the thread that made them. A refused answer's error must
+    not keep them alive in reference cycles that the collector then clears on another thread,
+    where they cannot be freed (an "unsendable" error on stderr, and the memory kept)."""
+    app = app_factory(max_response_bytes=1500)
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 8 # threads"
+    assert ask(app, query, "text/tab-separated-values").status_code == 200
+    codes: list[int] = []
+    unraisable: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda hook: unraisable.append(hook.exc_value))
+    gc.disable()
+    try:
+        thread = threading.Thread(
+            target=lambda: codes.extend(
+                ask(app, query, "application/sparql-results+xml").status_code for _ in range(3)
+            )
+        )
+        thread.start()
+        thread.join()
+        gc.collect()
+    finally:
+        gc.enable()
+    assert codes == [422, 422, 422] and pool_runs.count == 1
+    assert unraisable == []
 
 
 def test_a_heavy_query_always_goes_to_a_query_process(
