@@ -7,6 +7,8 @@ exist) and into an Oxigraph store (``oxigraph load``), starts on 127.0.0.1:
 * ours, with the response cache (``kgpub serve``),
 * ours, without it (``kgpub serve --no-cache``),
 * Oxigraph (``oxigraph serve-read-only --union-default-graph``),
+* with ``--floor``, the least a Python server on pyoxigraph can do (``bench/floor.py`` under
+  granian, the same workers as ours, no limits and no cache),
 
 checks that they give the same answers, then runs every query of bench/queries/ against each of
 them, at each concurrency, in rounds of a fixed duration after a warm-up. The servers take turns
@@ -67,6 +69,7 @@ MANIFEST_VERSION = 2  # bench/generate.py writes it; older data is generated aga
 OURS = "ours"
 OURS_NOCACHE = "ours-nocache"
 OXIGRAPH = "oxigraph"
+FLOOR = "floor"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +219,7 @@ class Server:
     ping_path: str  # the trivial route: the ceiling of the HTTP stack
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None  # added to the environment the server starts with
 
     def start(self, timeout: float = 120.0) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +232,7 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=ROOT,
+                env={**os.environ, **(self.env or {})},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -666,6 +671,9 @@ def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) ->
                     log=logs / f"{size}-{name}.log",
                 )
             )
+    if args.floor:
+        store = loads.get("ours_store") or loads["oxigraph_store"]
+        servers.append(floor_server(store, logs / f"{size}-{FLOOR}.log"))
     port = free_port()
     ox_cmd = [str(args.oxigraph), "serve-read-only", "--location", loads["oxigraph_store"]]
     ox_cmd += ["--bind", f"127.0.0.1:{port}"]
@@ -683,6 +691,26 @@ def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) ->
         )
     )
     return servers
+
+
+def floor_server(store: str, log: Path) -> Server:
+    """``bench/floor.py`` under granian on our store, with the workers and threads that
+    ``kgpub serve`` has by default (one worker per core, at least two; 64 request threads)."""
+    port = free_port()
+    workers = max(2, os.cpu_count() or 1)
+    cmd = [str(VENV_BIN / "granian"), "--interface", "wsgi", "--working-dir", str(BENCH_DIR)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    cmd += ["--blocking-threads", "64", "--backpressure", "64", "--no-ws", "floor:app"]
+    return Server(
+        name=FLOOR,
+        cmd=cmd,
+        port=port,
+        endpoint="/sparql",
+        ready_path="/ping",
+        ping_path="/ping",
+        log=log,
+        env={"KGPUB_FLOOR_STORE": store},
+    )
 
 
 def probe_answers(
@@ -1078,6 +1106,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", help="comma-separated query names (default: all)")
     parser.add_argument("--only-oxigraph", action="store_true", help="do not start our server")
     parser.add_argument("--skip-nocache", action="store_true", help="ours with the cache only")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/floor.py: pyoxigraph in a bare WSGI app under granian, the "
+        "least a Python server can cost",
+    )
     parser.add_argument(
         "--vary",
         action="store_true",

@@ -43,9 +43,10 @@ class Settings:
     max_response_bytes: int = 100_000_000  # bytes of one SPARQL answer; a longer one is an error
     max_header_bytes: int = 16_384  # request headers, all together
     max_concurrent_requests: int = 64  # requests in progress per worker; more wait, then 503
+    allocator: str = "mimalloc"  # memory allocator of the serving processes: mimalloc or system
     # a query that took at most this much CPU time in a query process is run again by the web
     # worker itself (capped at a tenth of query_timeout); 0: every query in a query process
-    inline_query_ms: float = 5.0
+    inline_query_ms: float = 10.0
     # per-client fairness on /sparql (a client is its address, see trust_forwarded)
     client_query_seconds: float = 60.0  # query time a client may use per minute, then 429
     client_concurrent_queries: int = 4  # queries a client may have running at once, then 429

@@ -25,7 +25,7 @@ from typing import Any
 
 from kgpub.settings import Settings
 
-from . import create_app
+from . import allocator, create_app
 from .observe import ACCESS_LOGGER
 from .remote import check_backend_url
 from .runtime import shared_runtime_dir
@@ -69,11 +69,37 @@ def worker_app() -> WsgiApp:
     return create_app(settings).wsgi_app
 
 
+# how granian reports a response body that raised; ours raise only to cut an answer short once
+# its head went out (the time limit, the byte cap, a query process gone): the client sees a body
+# without its end, and the access line says complete=false, so that is no crash to trace
+BODY_RAISED = "Application callable raised an exception"
+CUT_SHORT = ("QueryFailed", "QueryTimeout", "Cancelled")
+
+
+class CutAnswers(logging.Filter):
+    """granian's report of a body that raised, made one line when it is one of our answers cut
+    short on purpose; any other error keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(BODY_RAISED):
+            name, _, reason = message.rstrip().rsplit("\n", 1)[-1].partition(":")
+            name = name.strip()
+            if name.rsplit(".", 1)[-1] in CUT_SHORT:
+                reason = reason.strip() or name
+                record.msg = f"an answer was cut short after its head was sent: {reason}"
+                record.args = ()
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def logging_config() -> dict[str, Any]:
     """granian's own logging, plus the project's loggers on stderr."""
     from granian.log import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["kgpub_cut_answers"] = {"()": "kgpub.server.wsgi.CutAnswers"}
+    config["handlers"]["console"].setdefault("filters", []).append("kgpub_cut_answers")
     config["formatters"]["kgpub"] = {
         "()": "logging.Formatter",
         "fmt": "[%(levelname)s] %(name)s: %(message)s",
@@ -133,10 +159,12 @@ def serve(settings: Settings) -> None:
     """Serve until stopped (SIGINT/SIGTERM); the query processes go with their workers."""
     from granian import Granian
 
+    allocator.start_with(settings.allocator)
     source = data_source(settings)
     print(
         f"kgpub: serving http://{settings.host}:{settings.port}/sparql from {source} "
-        f"({worker_count(settings)} workers x {settings.threads} threads)",
+        f"({worker_count(settings)} workers x {settings.threads} threads, "
+        f"{allocator.in_use()} allocator)",
         file=sys.stderr,
         flush=True,
     )

@@ -109,6 +109,15 @@ class TestResponseBytes:
             requests.get(capped_stream.url + "/sparql", params={"query": CROSS}, timeout=30).content  # noqa: B018 (reading the body is the test)
         # the server is fine afterwards
         assert requests.get(capped_stream.url + "/-/ping", timeout=10).text == "ok"
+        # and its log says so in one line each time, with no traceback of a crash that was not
+        deadline = time.monotonic() + 5
+        log = ""
+        while log.count("cut short") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            log = capped_stream.log.read_text(encoding="utf-8", errors="replace")
+        assert log.count("[WARNING] an answer was cut short after its head was sent: ") == 2
+        assert "larger than" in log
+        assert "Traceback" not in log
 
 
 @pytest.fixture()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -131,3 +132,45 @@ class TestMessages:
         assert data == protocol.DATA + b"chunk"
         assert protocol.read_cost(end) == 1.5
         assert protocol.read_cost(end_unknown) is None
+
+
+def granian_report(last_line: str) -> logging.LogRecord:
+    """The record granian logs when a response body raises, as it words it."""
+    text = (
+        "Application callable raised an exception\n"
+        "Traceback (most recent call last):\n"
+        '  File "server/pool.py", line 330, in read_stream\n'
+        f"{last_line}"
+    )
+    return logging.LogRecord("_granian", logging.ERROR, "", 0, text, (), None)
+
+
+@pytest.mark.parametrize(
+    "last_line",
+    [
+        "QueryFailed: the answer is larger than 2000 bytes (max_response_bytes)",
+        "QueryTimeout: ",
+        "kgpub.server.remote.Cancelled: ",
+    ],
+)
+def test_an_answer_cut_on_purpose_is_one_warning_line(last_line: str) -> None:
+    record = granian_report(last_line)
+    assert wsgi.CutAnswers().filter(record) is True
+    assert record.levelname == "WARNING"
+    message = record.getMessage()
+    assert message.startswith("an answer was cut short after its head was sent: ")
+    assert "\n" not in message and "Traceback" not in message
+    assert last_line.partition(": ")[2] in message or last_line.partition(": ")[0] in message
+
+
+def test_any_other_error_in_a_body_keeps_its_traceback() -> None:
+    record = granian_report("ZeroDivisionError: division by zero")
+    before = record.getMessage()
+    assert wsgi.CutAnswers().filter(record) is True
+    assert record.getMessage() == before and record.levelname == "ERROR"
+
+
+def test_granians_log_goes_through_the_filter() -> None:
+    config = wsgi.logging_config()
+    assert "kgpub_cut_answers" in config["handlers"]["console"]["filters"]
+    assert config["filters"]["kgpub_cut_answers"]["()"] == "kgpub.server.wsgi.CutAnswers"
