@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from .runtime import runtime_dir
+from .runtime import PerProcess, runtime_dir
 from .ticker import Ticker
 
 WINDOW_SECONDS = 60.0
@@ -506,20 +506,10 @@ def _whole_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
-_tables: dict[Path, ClientTable] = {}
-_tables_lock = threading.Lock()
+_tables: PerProcess[Path, ClientTable] = PerProcess()
 
 
 def table() -> ClientTable:
     """This server's table: one file in its runtime folder, opened once per process (after the
     fork, so each worker maps it itself)."""
-    path = runtime_dir() / "fairness" / "clients"
-    found = _tables.get(path)
-    if found is not None and found.pid == os.getpid():
-        return found
-    with _tables_lock:
-        found = _tables.get(path)
-        if found is None or found.pid != os.getpid():
-            found = ClientTable(path)
-            _tables[path] = found
-        return found
+    return _tables.get(runtime_dir() / "fairness" / "clients", ClientTable)

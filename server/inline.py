@@ -15,7 +15,6 @@ request: it ran in the sandboxed process.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -24,7 +23,8 @@ from typing import Any
 import pyoxigraph as ox
 
 from . import executor as protocol
-from .pool import Answer, QueryFailed, full_answer, reported_failure
+from .pool import Answer, QueryFailed, opening_answer
+from .runtime import PerProcess
 
 # queries remembered per worker, and the longest query text remembered (a few KiB at most)
 ENTRIES = 2048
@@ -53,8 +53,7 @@ class InlineQueries:
         self.entries = entries
         # the light queries, each with whether its answer was cut at the row cap
         self._light: OrderedDict[Key, bool] = OrderedDict()
-        self._store: ox.Store | None = None
-        self._pid = 0
+        self._stores: PerProcess[str, ox.Store] = PerProcess()
         self._lock = threading.Lock()
 
     def truncated(self, key: Key) -> bool | None:
@@ -96,14 +95,7 @@ class InlineQueries:
 
     def _handle(self) -> ox.Store:
         """The worker's read-only handle, opened on its first light query (after the fork)."""
-        store = self._store
-        if store is not None and self._pid == os.getpid():
-            return store
-        with self._lock:
-            if self._store is None or self._pid != os.getpid():
-                self._store = ox.Store.read_only(self.store_path)
-                self._pid = os.getpid()
-            return self._store
+        return self._stores.get(self.store_path, ox.Store.read_only)
 
 
 def _answer_here(
@@ -127,13 +119,9 @@ def _answer_here(
 def _whole_answer(messages: list[bytes]) -> Answer:
     """The messages of one answer as one ``Answer`` with its whole body: a light query's answer
     is small, even when it passed the size at which a query process streams."""
-    first = messages[0]
-    tag = first[:1]
-    if tag == protocol.ERROR:
-        raise reported_failure(first)
-    if tag == protocol.FULL:
-        return full_answer(first)
-    kind, media_type, truncated, _ = protocol.read_header(first)
-    last = messages[-1]  # errors met while streaming were raised: this is the end
-    body = b"".join(message[1:] for message in messages[1:-1])
-    return Answer(kind, media_type, truncated, body, cpu_seconds=protocol.read_cost(last))
+    answer = opening_answer(messages[0])
+    if answer.body is None:
+        answer.body = b"".join(message[1:] for message in messages[1:-1])
+        # errors met while streaming were raised: the last message is the end, with the cost
+        answer.cpu_seconds = protocol.read_cost(messages[-1])
+    return answer

@@ -16,6 +16,7 @@ import os
 import threading
 from multiprocessing import util
 
+from .runtime import PerProcess
 from .ticker import Ticker
 
 # the most one write puts on a pipe in one piece (POSIX guarantees at least 512; Linux 4096)
@@ -70,28 +71,24 @@ class LineBatch:
         return False
 
 
-_batches: dict[int, LineBatch] = {}
-_batches_lock = threading.Lock()
+_batches: PerProcess[int, LineBatch] = PerProcess()
 
 
 def batch_for(fd: int) -> LineBatch:
     """This process's batch for ``fd`` (a forked worker starts its own)."""
-    batch = _batches.get(fd)
-    if batch is not None and batch.pid == os.getpid():
-        return batch
-    with _batches_lock:
-        batch = _batches.get(fd)
-        if batch is None or batch.pid != os.getpid():
-            batch = _batches[fd] = LineBatch(fd)
-            # a normal exit writes what is left; a worker process of the server ends through
-            # multiprocessing, which skips ``atexit`` but runs its own finalizers
-            atexit.register(batch.flush)
-            util.Finalize(None, batch.flush, exitpriority=100)
-        return batch
+    return _batches.get(fd, _new_batch)
+
+
+def _new_batch(fd: int) -> LineBatch:
+    batch = LineBatch(fd)
+    # a normal exit writes what is left; a worker process of the server ends through
+    # multiprocessing, which skips ``atexit`` but runs its own finalizers
+    atexit.register(batch.flush)
+    util.Finalize(None, batch.flush, exitpriority=100)
+    return batch
 
 
 def flush_all() -> None:
     """Write every waiting line of this process now."""
-    for batch in list(_batches.values()):
-        if batch.pid == os.getpid():
-            batch.flush()
+    for batch in _batches.mine():
+        batch.flush()

@@ -254,17 +254,15 @@ class ExecutorPool:
         except BaseException:
             self._discard(executor)
             raise
-        tag = message[:1]
-        if tag == protocol.FULL:
+        try:
+            answer = opening_answer(message)
+        except QueryFailed:
             self._done(executor)
-            return full_answer(message)
-        if tag == protocol.ERROR:
+            raise
+        if answer.body is not None:
             self._done(executor)
-            raise reported_failure(message)
-        kind, media_type, truncated, _ = protocol.read_header(message)
-        budget = deadline - time.monotonic()
-        answer = Answer(kind, media_type, truncated, None)
-        answer.chunks = self._stream(executor, budget, answer)
+            return answer
+        answer.chunks = self._stream(executor, deadline - time.monotonic(), answer)
         return answer
 
     def _stream(self, executor: Executor, budget: float, answer: Answer) -> Iterator[bytes]:
@@ -292,17 +290,26 @@ class ExecutorPool:
                 self._discard(executor)
 
 
-def full_answer(message: bytes) -> Answer:
-    """The answer an ``F`` message carries whole, with its cost."""
-    kind, media_type, truncated, start = protocol.read_header(message)
-    cost = protocol.read_cost(message)
-    return Answer(kind, media_type, truncated, message[start:], cpu_seconds=cost)
-
-
 def reported_failure(message: bytes) -> QueryFailed:
     """The error an ``X`` message reports."""
     kind, text = pickle.loads(message[1:])
     return QueryFailed(kind, text)
+
+
+def opening_answer(
+    message: bytes, failure: Callable[[bytes], Exception] = reported_failure
+) -> Answer:
+    """The answer the first message of a query's answer opens: whole, with its cost (``F``), or
+    its head alone, the body to follow in ``D`` messages (``H``); an error (``X``) raises
+    ``failure(message)``."""
+    tag = message[:1]
+    if tag == protocol.ERROR:
+        raise failure(message)
+    kind, media_type, truncated, start = protocol.read_header(message)
+    if tag != protocol.FULL:
+        return Answer(kind, media_type, truncated, None)
+    cost = protocol.read_cost(message)
+    return Answer(kind, media_type, truncated, message[start:], cpu_seconds=cost)
 
 
 def close_chunks(chunks: object) -> None:

@@ -41,7 +41,7 @@ from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from kgpub import __version__
 
 from . import executor as protocol
-from .pool import Answer, QueryFailed, QueryTimeout, full_answer, read_stream, reported_failure
+from .pool import Answer, QueryFailed, QueryTimeout, opening_answer, read_stream, reported_failure
 from .querytext import scan
 from .store import LinkedDataQueries, QueryRequest, Term, answer_message, json_rows
 
@@ -213,15 +213,10 @@ class RemoteStore(LinkedDataQueries):
         deadline = time.monotonic() + request.timeout
         flow = Flow(self, fields, answer_message(request), deadline)
         threading.Thread(target=flow.produce, name="remote-answer", daemon=True).start()
-        message = flow.next(deadline)
-        tag = message[:1]
-        if tag == protocol.FULL:
-            return full_answer(message)
-        if tag == protocol.ERROR:
-            raise _failure(message)
-        kind, media_type, truncated, _ = protocol.read_header(message)
-        budget = deadline - time.monotonic()
-        return Answer(kind, media_type, truncated, None, _stream(flow, budget))
+        answer = opening_answer(flow.next(deadline), _failure)
+        if answer.body is None:
+            answer.chunks = _stream(flow, deadline - time.monotonic())
+        return answer
 
     def select(self, sparql: str, timeout: float, union: bool = True) -> list[dict[str, Term]]:
         deadline = time.monotonic() + timeout

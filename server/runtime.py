@@ -12,12 +12,42 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 RUNTIME_VARIABLE = "KGPUB_RUNTIME_DIR"
 _own: Path | None = None
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class PerProcess(Generic[K, V]):
+    """Values made once per process and key. A worker forked from the process that made one has
+    a copy it must not use (a memory map, a store handle, a writer thread that did not survive
+    the fork): it makes its own on first use."""
+
+    def __init__(self) -> None:
+        self._made: dict[K, tuple[int, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, make: Callable[[K], V]) -> V:
+        found = self._made.get(key)
+        if found is not None and found[0] == os.getpid():
+            return found[1]
+        with self._lock:
+            found = self._made.get(key)
+            if found is None or found[0] != os.getpid():
+                found = self._made[key] = (os.getpid(), make(key))
+            return found[1]
+
+    def mine(self) -> list[V]:
+        """The values this process made."""
+        pid = os.getpid()
+        return [value for maker, value in list(self._made.values()) if maker == pid]
 
 
 def runtime_dir() -> Path:
