@@ -124,6 +124,13 @@ def request_key(identity: str, environ: dict[str, Any], body: bytes = b"") -> Ca
     )
 
 
+def has_body(environ: dict[str, Any]) -> bool:
+    """Whether the request comes with a body: a GET that does is refused by the endpoint
+    (``sparql.check_no_body``), never answered from the cache."""
+    length = environ.get("CONTENT_LENGTH")
+    return bool(length and length != "0") or bool(environ.get("HTTP_TRANSFER_ENCODING"))
+
+
 # where CacheFront leaves the key of a GET it missed, for whoever answers the request to store under
 KEY_ENVIRON = "kgpub.cache_key"
 
@@ -160,6 +167,7 @@ class CacheFront:
             environ["REQUEST_METHOD"] == "GET"
             and environ.get("QUERY_STRING")
             and environ.get("PATH_INFO") in self.paths
+            and not has_body(environ)
         ):
             started = time.perf_counter()
             key = request_key(self.identity(), environ)

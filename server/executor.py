@@ -252,11 +252,12 @@ def handle(store: ox.Store, request: dict[str, Any], sock: socket.socket) -> Non
     formats (result kind -> media type, None when the client accepts none), max_rows (0: no cap),
     prefixes (for Turtle and TriG), link (in-band note on a truncated SPARQL JSON/XML answer),
     limit (the outermost LIMIT of the query text, or None), max_bytes (bytes of the answer, 0: no
-    cap), small (optional: solutions known from an earlier run to be few and under the cap, which
-    Oxigraph then writes in one piece, with no row counting).
+    cap), base (the IRI relative IRIs of the query resolve against, or None), small (optional:
+    solutions known from an earlier run to be few and under the cap, which Oxigraph then writes
+    in one piece, with no row counting).
     """
     started = time.process_time()
-    result = store.query(request["query"], **dataset_options(request))
+    result = store.query(request["query"], **query_options(request))
     emit = with_cost(functools.partial(send, sock), lambda: max(0.0, time.process_time() - started))
     answer(result, request, emit)
 
@@ -293,11 +294,14 @@ def answer(result: Any, request: dict[str, Any], emit: Emit) -> None:
     sink.finish()
 
 
-def dataset_options(request: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of ``Store.query`` for the request's dataset."""
-    if request.get("union"):
-        return {"use_default_graph_as_union": True}
+def query_options(request: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``Store.query``: the request's dataset and base IRI."""
     options: dict[str, Any] = {}
+    if request.get("base"):
+        options["base_iri"] = request["base"]
+    if request.get("union"):
+        options["use_default_graph_as_union"] = True
+        return options
     if request.get("default_graphs") is not None:
         options["default_graph"] = [ox.NamedNode(iri) for iri in request["default_graphs"]]
     if request.get("named_graphs") is not None:

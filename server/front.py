@@ -32,6 +32,7 @@ from .sparql import (
     ProtocolRequest,
     body_params,
     check_body_type,
+    check_no_body,
     check_query,
     choose_formats,
     protocol_request,
@@ -80,6 +81,7 @@ class SparqlFront:
         query_string = environ.get("QUERY_STRING", "")
         body = b""
         if method == "GET":
+            check_no_body(environ)
             protocol = _get_request(query_string, settings.max_url_bytes)
         else:
             media_type, charset = _media_type(environ.get("CONTENT_TYPE", ""))

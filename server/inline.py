@@ -109,7 +109,7 @@ def _answer_here(
     into its description here, and the traceback freed with it."""
     try:
         protocol.answer(
-            store.query(message["query"], **protocol.dataset_options(message)), message, emit
+            store.query(message["query"], **protocol.query_options(message)), message, emit
         )
     except Exception as error:
         return protocol.failure_of(error)

@@ -16,6 +16,7 @@ from kgpub import __version__
 
 from .formats import GRAPH_FORMATS, HTML, RESULT_FORMATS, Format
 from .resources import OFFERS
+from .sparql import SPARQL_VERSIONS
 
 bp = Blueprint("openapi", __name__, url_prefix="/-")
 
@@ -98,7 +99,17 @@ def query_parameters() -> list[Json]:
             "schema": {"type": "string"},
             "description": "a result format by short name or media type, instead of Accept",
         },
+        VERSION_PARAMETER,
     ]
+
+
+# SPARQL 1.2 Protocol's version announcement: at most one, in the URL or the form
+VERSION_PARAMETER: Json = {
+    "name": "version",
+    "in": "query",
+    "schema": {"type": "string", "enum": list(SPARQL_VERSIONS)},
+    "description": "the SPARQL version of the query (SPARQL 1.2 Protocol); at most one",
+}
 
 
 def sparql_responses() -> Json:
@@ -120,6 +131,7 @@ def sparql_path() -> Json:
             "query": {"type": "string"},
             "default-graph-uri": {"type": "array", "items": {"type": "string"}},
             "named-graph-uri": {"type": "array", "items": {"type": "string"}},
+            "version": VERSION_PARAMETER["schema"],
         },
     }
     return {

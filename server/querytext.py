@@ -51,6 +51,8 @@ class QueryText:
     operators: int = 0  # groups, operators and pattern keywords, counted below
     # calls NOW(), RAND(), UUID() or STRUUID(): the same text may do other work on the next run
     varies: bool = False
+    # writes an IRI without a scheme (<id/x>, <>), which resolves against a base IRI
+    relative_iri: bool = False
 
     @property
     def too_complex(self) -> str | None:
@@ -102,6 +104,8 @@ def scan(query: str) -> QueryText:
     True
     >>> scan('SELECT * { { SELECT * { ?s ?p ?o } LIMIT 5 } } LIMIT 20').limit
     20
+    >>> scan('SELECT * { <id/x> ?p "<not/an/iri>" }').relative_iri
+    True
     """
     if len(query) <= MEMO_MAX_CHARS:
         return _scan_memo(query)
@@ -130,7 +134,22 @@ def _scan(query: str) -> QueryText:
         nesting=_nesting(bare),
         operators=len(_OPERATOR.findall(_PREFIXED_NAME.sub(" ", bare))),
         varies=bool(_VARYING.search(bare)),
+        relative_iri=_has_relative_iri(text),
     )
+
+
+# an IRI reference that starts with a scheme is absolute; any other is relative
+_ABSOLUTE_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def _has_relative_iri(text: str) -> bool:
+    """Whether an IRI reference outside strings and comments is relative. A comparison that
+    looks like one (``?a<?b>``) counts too: then a base is given that nothing uses."""
+    for match in _OPAQUE.finditer(text):
+        token = match.group(0)
+        if token.startswith("<") and not _ABSOLUTE_IRI.match(token):
+            return True
+    return False
 
 
 def _nesting(bare: str) -> int:

@@ -199,7 +199,8 @@ class RemoteStore(LinkedDataQueries):
     def query(self, request: QueryRequest) -> Answer:
         """Forward a checked query and give its answer as the embedded store would."""
         self._refuse_what_never_leaves(request.query)
-        fields = self._fields(request.query, request.union_default_graph)
+        query, added_lines = with_base(request.query, request.base_iri)
+        fields = self._fields(query, request.union_default_graph)
         for name, graphs in (
             ("default-graph-uri", request.default_graphs),
             ("named-graph-uri", request.named_graphs),
@@ -213,7 +214,12 @@ class RemoteStore(LinkedDataQueries):
         deadline = time.monotonic() + request.timeout
         flow = Flow(self, fields, answer_message(request), deadline)
         threading.Thread(target=flow.produce, name="remote-answer", daemon=True).start()
-        answer = opening_answer(flow.next(deadline), _failure)
+        try:
+            answer = opening_answer(flow.next(deadline), _failure)
+        except QueryFailed as failure:
+            if failure.kind == "syntax" and added_lines:
+                raise QueryFailed("syntax", moved_up(failure.message, added_lines)) from None
+            raise
         if answer.body is None:
             answer.chunks = _stream(flow, deadline - time.monotonic())
         return answer
@@ -532,6 +538,21 @@ def _media_type(response: urllib3.BaseHTTPResponse) -> str:
 
 
 _LINE_COLUMN = re.compile(r"line (\d+), column (\d+)", re.IGNORECASE)
+_AT_LINE = re.compile(r"at (\d+):(\d+)")
+
+
+def with_base(query: str, base_iri: str | None) -> tuple[str, int]:
+    """The query as the store is sent it, and the lines put before it. A query with a relative IRI
+    gets our base IRI as its first BASE (its own BASE, if any, comes after and wins): the store
+    would resolve it against its own URL, which clients never see."""
+    if not base_iri or not scan(query).relative_iri:
+        return query, 0
+    return f"BASE <{base_iri}>\n{query}", 1
+
+
+def moved_up(message: str, lines: int) -> str:
+    """A syntax error's position (``at LINE:COLUMN``) in the query as the client sent it."""
+    return _AT_LINE.sub(lambda m: f"at {max(1, int(m.group(1)) - lines)}:{m.group(2)}", message, 1)
 
 
 def syntax_message(text: str) -> str:

@@ -15,10 +15,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from . import description, errors, fairness
-from .cache import request_key
+from .cache import has_body, request_key
 from .config import Services, services
 from .formats import (
     FORMATS,
@@ -46,6 +46,9 @@ UPDATE_BODY = "application/sparql-update"
 ALL_DATA_FORMATS = (*RESULT_FORMATS, *GRAPH_FORMATS)
 BY_MEDIA_TYPE = {fmt.media_type: fmt for fmt in FORMATS.values()}
 READ_ONLY = "SPARQL Update is not allowed: this endpoint is read-only"
+# the values of SPARQL 1.2's version announcement (a ``version`` parameter, or a media-type
+# parameter of application/sparql-query); the engine reads both languages whatever is announced
+SPARQL_VERSIONS = ("1.1", "1.2", "1.2-basic")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def endpoint() -> Response:
     pending = request.environ.get(PENDING_ERROR)
     if pending is not None:
         raise pending
+    check_no_body(request.environ)
     app = services()
     protocol = read_request(app)
     if protocol.update:
@@ -92,6 +96,24 @@ def endpoint() -> Response:
     if key is not None and answer.body is not None:
         g.cache_key = key  # stored once compressed, by responses.finish
     return response
+
+
+@bp.route("/sparql/", methods=["GET", "POST"])
+def endpoint_with_slash() -> Response:
+    """The protocol's own examples write the endpoint ``/sparql/``: the request goes on, method,
+    body and parameters kept (308), to the endpoint itself."""
+    query_string = request.environ.get("QUERY_STRING", "")
+    target = url_for("sparql.endpoint")
+    return redirect(target + ("?" + query_string if query_string else ""), 308)
+
+
+def check_no_body(environ: dict) -> None:
+    """A query by GET carries no body (SPARQL 1.1 Protocol 2.1.1): one that does is refused, not
+    answered as if the body were not there."""
+    if environ["REQUEST_METHOD"] == "GET" and has_body(environ):
+        raise errors.BadRequest(
+            "a GET request carries no body: put the query in the URL, or send it with POST"
+        )
 
 
 def read_request(app: Services) -> ProtocolRequest:
@@ -120,6 +142,13 @@ def protocol_request(params: list[tuple[str, str]], body: bytes) -> ProtocolRequ
     queries = values.get("query", [])
     if len(queries) > 1:
         raise errors.BadRequest("the request has more than one query parameter; send one query")
+    versions = values.get("version", [])
+    if len(versions) > 1:
+        raise errors.BadRequest(
+            "the request has more than one version parameter; announce one SPARQL version"
+        )
+    for version in versions:
+        check_version(version)
     has_dataset = "default-graph-uri" in values or "named-graph-uri" in values
     return ProtocolRequest(
         query=queries[0] if queries else None,
@@ -134,10 +163,21 @@ def protocol_request(params: list[tuple[str, str]], body: bytes) -> ProtocolRequ
     )
 
 
+def check_version(version: str) -> None:
+    if version not in SPARQL_VERSIONS:
+        raise errors.BadRequest(
+            f"SPARQL version {version!r} is not one this endpoint knows; announce one of "
+            f"{', '.join(SPARQL_VERSIONS)}, or none"
+        )
+
+
 def _read_body(max_bytes: int) -> tuple[bytes, list[tuple[str, str]]]:
     """The body and the parameters it carries (a form, or the query itself)."""
     media_type = request.mimetype
-    check_body_type(media_type, request.mimetype_params.get("charset", "utf-8").lower())
+    params = request.mimetype_params
+    check_body_type(media_type, params.get("charset", "utf-8").lower())
+    if "version" in params:  # application/sparql-query; version=1.2
+        check_version(params["version"])
     if request.content_length is None:
         # chunked: Werkzeug would stop reading at the limit and pass the cut body on as whole
         body = read_limited(request.environ["wsgi.input"], max_bytes)
@@ -231,6 +271,8 @@ def choose_formats(
 
 def check_query(query: str) -> QueryText:
     """Refuse, before anything runs, what this endpoint never does."""
+    if not query.strip():
+        raise errors.BadRequest("the query is empty; send a SPARQL query as the query parameter")
     facts = scan(query)
     if facts.looks_like_update:
         raise errors.Forbidden(READ_ONLY + "; send a query (SELECT, ASK, CONSTRUCT, DESCRIBE)")
@@ -268,6 +310,9 @@ def run(
         prefixes=app.prefixes,
         truncation_link=_limits_url(environ),
         max_bytes=settings.max_response_bytes,
+        # the service's own base for relative IRIs in a query without BASE (SPARQL 1.1 Protocol
+        # 2.4): the published data's, so that <id/...> names the resources served here
+        base_iri=settings.base_iri,
     )
     charge = _admit(app, environ)
     started = time.monotonic()

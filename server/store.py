@@ -42,6 +42,7 @@ class QueryRequest:
     prefixes: Mapping[str, str] = field(default_factory=dict)  # for Turtle and TriG output
     truncation_link: str | None = None  # in-band note on a truncated SPARQL JSON/XML answer
     max_bytes: int = 0  # bytes of the answer; past them it is an error, never a cut answer
+    base_iri: str | None = None  # what relative IRIs in a query without BASE resolve against
 
 
 @dataclass(frozen=True)
@@ -558,6 +559,7 @@ def answer_message(request: QueryRequest) -> dict:
         # with a LIMIT within the cap, rows need no counting: one pass, straight to the format
         "limit": scan(request.query).limit,
         "max_bytes": request.max_bytes,
+        "base": request.base_iri,
     }
 
 

@@ -72,6 +72,8 @@ def assert_text_error(status: int, headers: dict, body: bytes, expected: int, wo
             "SERVICE",
         ),
         ("GET", "/sparql?query=" + quote(ASK), None, {"Accept": "image/png"}, 406, "offered"),
+        ("GET", "/sparql?query=ASK%7B%7D&version=1.1&version=1.2", None, {}, 400, "version"),
+        ("GET", "/sparql?query=ASK%7B%7D", b"ASK {}", {"Content-Type": "text/plain"}, 400, "body"),
         (
             "POST",
             "/sparql",
@@ -114,6 +116,21 @@ def test_cors_and_gzip(server) -> None:
         headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"},
     )
     assert status == 200 and "POST" in headers["access-control-allow-methods"]
+
+
+def test_relative_iris_resolve_against_the_published_base(server) -> None:
+    # a remote store would take its own URL for the base: it is sent ours with the query
+    query = "SELECT ?x WHERE {\n BIND(<id/ecuador> AS ?x) }"
+    status, _, body = request(server.url, "GET", "/sparql?query=" + quote(query))
+    assert status == 200, body
+    assert json.loads(body)["results"]["bindings"][0]["x"]["value"] == (
+        "https://w3id.org/kgpub/id/ecuador"
+    )
+    # a syntax error still points at the line the client wrote
+    status, headers, body = request(
+        server.url, "GET", "/sparql?query=" + quote("SELECT ?x WHERE {\n <id/x> ?p }")
+    )
+    assert_text_error(status, headers, body, 400, "line 2")
 
 
 def test_truncation_header_present(server) -> None:

@@ -103,6 +103,14 @@ def test_url_not_utf8(client: FlaskClient) -> None:
     assert_readable_error(response, 400, "UTF-8")
 
 
+@pytest.mark.parametrize("query", ["", "  \n "])
+def test_an_empty_query(client: FlaskClient, query: str) -> None:
+    response = client.get("/sparql", query_string={"query": query})
+    assert_readable_error(response, 400, "empty")
+    response = client.post("/sparql", data=query, content_type="application/sparql-query")
+    assert_readable_error(response, 400, "empty")
+
+
 def test_two_queries_in_url(client: FlaskClient) -> None:
     response = client.get("/sparql?query=ASK%7B%7D&query=ASK%7B%7D")
     assert_readable_error(response, 400, "more than one query")
@@ -115,6 +123,91 @@ def test_query_in_url_and_body(client: FlaskClient) -> None:
         "/sparql?query=ASK%7B%7D", data=ASK, content_type="application/sparql-query"
     )
     assert_readable_error(response, 400, "more than one query")
+
+
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        {"query_string": [("query", ASK), ("version", "1.2")]},
+        {"method": "POST", "data": {"query": ASK, "version": "1.1"}},
+        {"method": "POST", "data": ASK, "content_type": "application/sparql-query; version=1.2"},
+    ],
+)
+def test_a_version_announced(client: FlaskClient, request_args: dict) -> None:
+    response = client.open("/sparql", **request_args)
+    assert json.loads(response.data)["boolean"] is True
+
+
+@pytest.mark.parametrize(
+    ("request_args", "words"),
+    [
+        ({"query_string": "query=ASK%7B%7D&version=1.1&version=1.2"}, ("more than one version",)),
+        (
+            {
+                "method": "POST",
+                "data": "query=ASK%7B%7D&version=1.1&version=1.2",
+                "content_type": FORM,
+            },
+            ("more than one version",),
+        ),
+        (
+            {
+                "query_string": "query=ASK%7B%7D&version=1.2",
+                "method": "POST",
+                "data": {"version": "1.2"},
+            },
+            ("more than one version",),
+        ),
+        ({"query_string": {"query": ASK, "version": "9.9"}}, ("'9.9'", "1.2")),
+        (
+            {
+                "method": "POST",
+                "data": ASK,
+                "content_type": "application/sparql-query; version=2.0",
+            },
+            ("'2.0'",),
+        ),
+    ],
+)
+def test_versions_refused(client: FlaskClient, request_args: dict, words: tuple) -> None:
+    response = client.open("/sparql", **request_args)
+    assert_readable_error(response, 400, *words)
+
+
+def test_get_with_a_body_is_refused(client: FlaskClient) -> None:
+    # answered once with no body, so the refusal cannot come from the cache either
+    assert client.get("/sparql", query_string={"query": ASK}).status_code == 200
+    response = client.open(
+        "/sparql",
+        method="GET",
+        query_string={"query": ASK},
+        data=b"ASK {}",
+        content_type="text/plain",
+    )
+    assert_readable_error(response, 400, "GET", "POST")
+    response = client.open(
+        "/sparql", method="GET", query_string={"query": ASK}, data=b"", content_type="text/plain"
+    )
+    assert response.status_code == 200
+
+
+def test_relative_iris_resolve_against_the_published_base(client: FlaskClient) -> None:
+    query = "SELECT ?x ?n WHERE { BIND(<id/ecuador> AS ?x) OPTIONAL { ?x ?p ?n } } LIMIT 1"
+    row = solutions(client.get("/sparql", query_string={"query": query}))[0]
+    assert row["x"]["value"] == "https://w3id.org/kgpub/id/ecuador"
+    assert "n" in row  # the resource the relative IRI names is the one in the data
+    query = "BASE <http://example.org/> SELECT ?x WHERE { BIND(<test> AS ?x) }"
+    row = solutions(client.post("/sparql", data={"query": query}))[0]
+    assert row["x"]["value"] == "http://example.org/test"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_endpoint_with_a_slash_sends_on(client: FlaskClient, method: str) -> None:
+    response = client.open("/sparql/?query=ASK%7B%7D&format=json", method=method)
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/sparql?query=ASK%7B%7D&format=json"
+    response = client.open("/sparql/", method="POST", data={"query": ASK}, follow_redirects=True)
+    assert json.loads(response.data)["boolean"] is True
 
 
 def test_syntax_error_says_where(client: FlaskClient) -> None:

@@ -111,3 +111,20 @@ def test_outer_limit(query: str, limit: int | None) -> None:
 )
 def test_functions_whose_value_changes_between_runs(query: str, varies: bool) -> None:
     assert scan(query).varies is varies
+
+
+@pytest.mark.parametrize(
+    ("query", "relative"),
+    [
+        ("SELECT * { <id/x> ?p ?o }", True),
+        ("ASK { <> ?p ?o }", True),
+        ("ASK { <#frag> ?p ?o }", True),
+        ("ASK { \\u003Cid/x> ?p ?o }", True),  # an escaped '<' is still an IRI
+        ("BASE <http://example.org/> SELECT * { <test> ?p ?o }", True),
+        ("SELECT * { <http://example.org/x> ?p <urn:isbn:1> }", False),
+        ('SELECT * { ?s ?p "<id/x>" } # <id/y>', False),
+        ("PREFIX ex: <http://example.org/> SELECT * { ex:a ?p ?o }", False),
+    ],
+)
+def test_relative_iris(query: str, relative: bool) -> None:
+    assert scan(query).relative_iri is relative
