@@ -248,7 +248,9 @@ def _weight(ranges: Iterable[MediaRange], fmt: Format) -> tuple[float, int] | No
 def by_name(value: str, offered: Sequence[Format]) -> Format | None:
     """The offered format a ``?format=`` value names: a short name or a media type."""
     value = value.strip().lower()
-    media = value.split(";", 1)[0].strip()
+    # a media type has no spaces: one here is a '+' the URL's form encoding turned into a space
+    # (format=application/sparql-results+xml typed into a browser's address bar)
+    media = value.split(";", 1)[0].strip().replace(" ", "+")
     for fmt in offered:
         if value in fmt.short_names or media in fmt.media_types:
             return fmt

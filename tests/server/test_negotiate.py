@@ -122,6 +122,9 @@ def test_parse_accept_skips_malformed_entries() -> None:
         ("trig", GRAPH_FORMATS, "trig"),
         ("text/csv", RESULT_FORMATS, "csv"),
         ("application/sparql-results+json; charset=utf-8", RESULT_FORMATS, "json"),
+        # a '+' left unencoded in a URL arrives as a space
+        ("application/sparql-results xml", RESULT_FORMATS, "xml"),
+        ("application/ld json", GRAPH_FORMATS, "jsonld"),
     ],
 )
 def test_format_names(value: str, offered: tuple, expected: str) -> None:

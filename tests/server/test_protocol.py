@@ -111,6 +111,14 @@ def test_an_empty_query(client: FlaskClient, query: str) -> None:
     assert_readable_error(response, 400, "empty")
 
 
+def test_a_format_typed_into_the_address_bar(client: FlaskClient) -> None:
+    # "+" unencoded in a URL is a space once decoded: still the media type meant
+    response = client.get("/sparql?query=ASK%7B%7D&format=application/sparql-results+xml")
+    assert response.status_code == 200
+    assert response.mimetype == "application/sparql-results+xml"
+    assert b"<boolean>true</boolean>" in response.data
+
+
 def test_two_queries_in_url(client: FlaskClient) -> None:
     response = client.get("/sparql?query=ASK%7B%7D&query=ASK%7B%7D")
     assert_readable_error(response, 400, "more than one query")
