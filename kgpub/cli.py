@@ -113,19 +113,30 @@ def _publish_command(args: argparse.Namespace) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from kgpub.server.wsgi import serve
 
-    extra = {
-        "host": args.host,
-        "port": args.port,
-        "store": args.store,
-        "workers": args.workers,
-        "threads": args.threads,
-        "query_timeout": args.timeout,
-        "max_rows": args.max_rows,
-        "cache": False if args.no_cache else None,
-        "backend": args.backend,
-    }
-    serve(_settings(args, **extra))
+    serve(serve_settings(args))
     return 0
+
+
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings of ``kgpub serve``: its flags, each onto its setting, over the config file
+    and the environment."""
+    return _settings(
+        args,
+        host=args.host,
+        port=args.port,
+        store=args.store,
+        workers=args.workers,
+        threads=args.threads,
+        query_timeout=args.timeout,
+        max_rows=args.max_rows,
+        cache=False if args.no_cache else None,
+        backend=args.backend,
+    )
+
+
+def parse_serve(argv: Sequence[str]) -> Settings:
+    """The settings ``kgpub serve ARGV`` serves with."""
+    return serve_settings(parser().parse_args(["serve", *argv]))
 
 
 def parser() -> argparse.ArgumentParser:

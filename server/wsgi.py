@@ -12,13 +12,12 @@ query processes on its first query, so start-up does not grow with the data.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -184,46 +183,7 @@ def data_source(settings: Settings) -> str:
     return str(store)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> Settings:
-    """The flags of ``kgpub serve``, each onto its setting."""
-    parser = argparse.ArgumentParser(prog="kgpub serve", description="Serve the knowledge graph.")
-    parser.add_argument("--root", type=Path, help="project folder (setting: root)")
-    parser.add_argument("--host", help="address to listen on (setting: host)")
-    parser.add_argument("--port", type=int, help="port (setting: port)")
-    parser.add_argument("--store", type=Path, help="store directory (setting: store)")
-    parser.add_argument("--config", type=Path, help="TOML settings file")
-    parser.add_argument(
-        "--no-cache", action="store_true", help="turn the response cache off (setting: cache)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, help="seconds per SPARQL query (setting: query_timeout)"
-    )
-    parser.add_argument(
-        "--max-rows", type=int, help="rows per SPARQL answer, 0: no cap (setting: max_rows)"
-    )
-    parser.add_argument("--workers", type=int, help="worker processes, 0: one per core")
-    parser.add_argument("--threads", type=int, help="request threads per worker")
-    parser.add_argument(
-        "--backend",
-        help="URL of a remote SPARQL query endpoint to serve instead of the embedded store "
-        "(setting: backend)",
-    )
-    args = parser.parse_args(argv)
-    overrides = {
-        "root": args.root,
-        "host": args.host,
-        "port": args.port,
-        "store": args.store,
-        "cache": False if args.no_cache else None,
-        "query_timeout": args.timeout,
-        "max_rows": args.max_rows,
-        "workers": args.workers,
-        "threads": args.threads,
-        "backend": args.backend,
-    }
-    return Settings.load(overrides=overrides, config_file=args.config)
+if __name__ == "__main__":  # the same command as ``kgpub serve``, flags and all
+    from kgpub.cli import main
 
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    serve(parse_args())
+    sys.exit(main(["serve", *sys.argv[1:]]))

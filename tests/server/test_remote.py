@@ -21,7 +21,7 @@ import rdflib
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from kgpub.server import create_app, wsgi
+from kgpub.server import create_app
 from kgpub.server.config import make_store
 from kgpub.server.formats import SPARQL_JSON, Kind
 from kgpub.server.pool import QueryFailed
@@ -29,6 +29,7 @@ from kgpub.server.remote import RemoteStore, check_backend_url, syntax_message
 from kgpub.server.store import QueryRequest
 from rdflib.compare import isomorphic
 
+from kgpub.cli import parse_serve
 from kgpub.settings import Settings
 from tests.e2e.conftest import FIXTURE, Oxigraph, free_port, load_oxigraph, start_oxigraph
 from tests.server.conftest import make_app
@@ -327,7 +328,7 @@ def test_backend_must_be_an_http_url(root: Path) -> None:
             check_backend_url(url)
         with pytest.raises(ValueError, match="http"):
             make_store(Settings(backend=url))
-    assert wsgi.parse_args(["--backend", "http://127.0.0.1:1/query"]).backend == (
+    assert parse_serve(["--backend", "http://127.0.0.1:1/query"]).backend == (
         "http://127.0.0.1:1/query"
     )
     started = subprocess.run(
