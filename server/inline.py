@@ -82,16 +82,12 @@ class InlineQueries:
         if not truncated:
             message = {**message, "small": True}
         started = time.thread_time()
-        messages: list[bytes] = []
-
-        def collect(*parts: bytes) -> None:
-            messages.append(b"".join(parts))
-
-        emit = protocol.with_cost(collect, lambda: max(0.0, time.thread_time() - started))
-        failure = _answer_here(self._handle(), message, emit)
-        if failure is not None:
-            raise QueryFailed(*failure)
-        return _whole_answer(messages)
+        outcome = _answer_here(self._handle(), message)
+        if isinstance(outcome, tuple):
+            raise QueryFailed(*outcome)
+        answer = outcome if isinstance(outcome, Answer) else _whole_answer(outcome)
+        answer.cpu_seconds = max(0.0, time.thread_time() - started)
+        return answer
 
     def _handle(self) -> ox.Store:
         """The worker's read-only handle, opened on its first light query (after the fork)."""
@@ -99,21 +95,31 @@ class InlineQueries:
 
 
 def _answer_here(
-    store: ox.Store, message: dict[str, Any], emit: protocol.Emit
-) -> tuple[str, str] | None:
-    """Run the query and write its answer with ``emit``; (kind, message) of its failure, if any.
+    store: ox.Store, message: dict[str, Any]
+) -> Answer | list[bytes] | tuple[str, str]:
+    """Run the query and give its answer: whole when Oxigraph writes it in one piece (the usual
+    light query: a boolean, or solutions known to be few), else as the messages a query process
+    would send; (kind, message) of its failure.
 
     The results object belongs to this thread: pyoxigraph cannot free it from another one. So it
     must not outlive this call inside an error's traceback, which the request's error handling
     keeps in reference cycles that the collector may clear on any thread: the error is turned
-    into its description here, and the traceback freed with it."""
+    into its description here, and the traceback freed with it; the messages are read after."""
+    messages: list[bytes] = []
+
+    def collect(*parts: bytes) -> None:
+        messages.append(b"".join(parts))
+
     try:
-        protocol.answer(
-            store.query(message["query"], **protocol.query_options(message)), message, emit
-        )
+        result = store.query(message["query"], **protocol.query_options(message))
+        whole = protocol.whole_answer(result, message)
+        if whole is not None:
+            kind, media_type, body = whole
+            return Answer(kind, media_type, False, body)
+        protocol.answer(result, message, protocol.with_cost(collect, None))
     except Exception as error:
         return protocol.failure_of(error)
-    return None
+    return messages
 
 
 def _whole_answer(messages: list[bytes]) -> Answer:
@@ -121,7 +127,6 @@ def _whole_answer(messages: list[bytes]) -> Answer:
     is small, even when it passed the size at which a query process streams."""
     answer = opening_answer(messages[0])
     if answer.body is None:
+        # errors met while streaming were raised: the last message is the end
         answer.body = b"".join(message[1:] for message in messages[1:-1])
-        # errors met while streaming were raised: the last message is the end, with the cost
-        answer.cpu_seconds = protocol.read_cost(messages[-1])
     return answer

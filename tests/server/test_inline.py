@@ -93,6 +93,24 @@ def test_a_row_capped_answer_is_capped_and_flagged_alike(
     assert first.data == second.data
 
 
+def test_a_triple_capped_answer_is_capped_and_flagged_alike(
+    app_factory: Callable[..., Flask], pool_runs: PoolRuns
+) -> None:
+    app = app_factory(max_rows=3)
+    query = (
+        "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o FILTER(!isBlank(?s) && !isBlank(?o)) } "
+        "ORDER BY ?s ?p ?o # capped"
+    )
+    first = ask(app, query, "application/n-triples")
+    second = ask(app, query, "application/n-triples")
+    assert pool_runs.count == 1
+    for response in (first, second):
+        assert response.headers["X-Result-Truncated"] == "true"
+        comment, *triples = response.get_data(as_text=True).strip().splitlines()
+        assert comment.startswith("# truncated") and len(triples) == 3
+    assert first.data == second.data
+
+
 def test_an_answer_over_the_byte_cap_is_refused_alike(
     app_factory: Callable[..., Flask], pool_runs: PoolRuns
 ) -> None:
