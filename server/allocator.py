@@ -11,6 +11,7 @@ dependency on Linux. Setting ``allocator = "system"`` keeps the system's allocat
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import sys
@@ -25,6 +26,7 @@ DISTRIBUTION = "cmeel-mimalloc"
 OPTIONS = {"MIMALLOC_ARENA_EAGER_COMMIT": "0"}
 
 
+@functools.cache  # the start-up looks twice (the restart, then the start-up line)
 def library() -> Path | None:
     """The installed mimalloc shared library, or None (not installed, or not on Linux)."""
     if not sys.platform.startswith("linux"):
