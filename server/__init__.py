@@ -19,6 +19,7 @@ from . import (
     cachepolicy,
     dumps,
     errors,
+    graphstore,
     home,
     observe,
     ontology_docs,
@@ -64,6 +65,7 @@ def create_app(
     app.register_blueprint(search.bp)
     app.register_blueprint(ontology_docs.bp)
     app.register_blueprint(dumps.bp)
+    app.register_blueprint(graphstore.bp)
     app.register_blueprint(resources.bp)
     app.register_blueprint(article.bp)
     # in front of Flask: the endpoint's own raw-WSGI path for queries, the shared caches' policy,

@@ -318,6 +318,25 @@ def system_paths() -> Json:
     }
 
 
+def graph_store_path() -> Json:
+    """``/store`` (also at ``/service``): the Graph Store Protocol's GET; its writes are refused
+    unless they would change nothing (docs/sparql.md)."""
+    return {
+        "get": {
+            "summary": "a graph of the store (Graph Store Protocol): ?graph=IRI, or ?default",
+            "parameters": [
+                {"name": "graph", "in": "query", "schema": {"type": "string"}},
+                {"name": "default", "in": "query", "schema": {"type": "string"}},
+                {"name": "format", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {"description": "the graph", "content": content(GRAPH_FORMATS)},
+                **errors_for("400", "404", "406", "429", "503"),
+            },
+        }
+    }
+
+
 def describe_api() -> Json:
     return {
         "openapi": "3.1.0",
@@ -330,6 +349,7 @@ def describe_api() -> Json:
         "paths": {
             "/sparql": sparql_path(),
             "/search": search_path(),
+            "/store": graph_store_path(),
             **dumps_paths(),
             **resource_paths(),
             **system_paths(),

@@ -314,3 +314,23 @@ def test_trailing_slash_redirects(w3c_server: Server) -> None:
     location = urlsplit(headers["location"])
     assert location.path == "/sparql"
     assert location.query == "query=ASK%20%7B%7D&clientRequestId=query_trailing_slash"
+
+
+@pytest.mark.parametrize("graph", [D1, D2, D3])
+def test_the_runners_data_setup_changes_nothing(w3c_server: Server, graph: str) -> None:
+    """The W3C runner loads each test's data first, with Graph Store Protocol writes to the
+    endpoint's ``service`` sibling: PUT for the first graph, POST for the others. On the data
+    ``kgpub load`` put there, they change nothing, so they are done (204); any other is refused."""
+    data = f"<{graph}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{DOCUMENT}> .\n"
+    target = "/service?" + params(("graph", graph))
+    headers = {"Content-Type": "application/n-triples", "Authorization": "Bearer test"}
+    for method in ("PUT", "POST"):
+        status, _, body = http_request(w3c_server.url, method, target, data.encode(), headers)
+        assert status == 204, body
+    other = data.replace(DOCUMENT, "http://xmlns.com/foaf/0.1/Image").encode()
+    status, _, body = http_request(w3c_server.url, "PUT", target, other, headers)
+    assert status == 403 and b"read-only" in body
+    status, headers, body = http_request(
+        w3c_server.url, "GET", target, headers={"Accept": "application/n-triples"}
+    )
+    assert status == 200 and body.decode() == data

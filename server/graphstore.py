@@ -1,0 +1,140 @@
+"""``/store``: the SPARQL 1.1 Graph Store Protocol, for reading (``/service`` is the same).
+
+``GET /store?graph=IRI`` is the named graph, ``GET /store?default`` the default graph (the union
+of all graphs, as on ``/sparql``), in the format ``Accept`` or ``?format=`` asks for; each is the
+answer of a CONSTRUCT run through the endpoint (``sparql.run``): the same limits, fairness and
+row cap. A graph the store does not hold is a 404.
+
+The store is read-only. A write is refused with 403, except one that would change nothing: a PUT
+of exactly what the graph holds, or a POST of triples it holds already, is answered 204 No
+Content. Tools that load their data before each test (the W3C protocol test runner) then work
+against a store ``kgpub load`` filled with that data; any write that would change the graph is
+refused. ``/service`` is the address that runner derives from ``/sparql``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, request
+from rdflib import BNode, Graph
+from rdflib.compare import isomorphic
+
+from . import errors
+from .config import Services, services
+from .formats import GRAPH_FORMATS, N_TRIPLES, SPARQL_JSON, Format, Kind, negotiate, pick
+from .pool import Answer
+from .sparql import ProtocolRequest, answer_response, check_query, run
+
+bp = Blueprint("graphstore", __name__)
+
+PATHS = ("/store", "/service")
+READ_ONLY = "this graph store is read-only: a write that would change the graph is refused"
+
+
+def graph_store() -> Response:
+    app = services()
+    graph = graph_named()
+    if request.method in ("GET", "HEAD"):
+        return read(app, graph)
+    if request.method in ("PUT", "POST"):
+        return write_that_changes_nothing(app, graph, replace=request.method == "PUT")
+    raise errors.Forbidden(READ_ONLY)
+
+
+for path in PATHS:
+    bp.add_url_rule(path, view_func=graph_store, methods=["GET", "PUT", "POST", "DELETE"])
+
+
+def graph_named() -> str | None:
+    """The graph the request names: ``graph=IRI`` (exactly one), or None for ``default``."""
+    graphs = request.args.getlist("graph")
+    if ("default" in request.args) == bool(graphs) or len(graphs) > 1:
+        raise errors.BadRequest("name one graph: ?graph=IRI, or ?default for the default graph")
+    if not graphs:
+        return None
+    try:
+        return ox.NamedNode(graphs[0]).value
+    except ValueError as error:
+        raise errors.BadRequest(f"graph {graphs[0]!r} is not an IRI: {error}") from None
+
+
+def read(app: Services, graph: str | None) -> Response:
+    # ?format= or ?output= first, as on /sparql; else Accept
+    values = [v for name in ("format", "output") for v in request.args.getlist(name) if v.strip()]
+    if values:
+        fmt = pick(values, GRAPH_FORMATS)
+    else:
+        fmt = negotiate(request.headers.get("Accept"), GRAPH_FORMATS)
+    if fmt is None:
+        raise errors.NotAcceptable("a graph", GRAPH_FORMATS)
+    check_held(app, graph)
+    return answer_response(construct(app, graph, fmt))
+
+
+def construct(app: Services, graph: str | None, fmt: Format) -> Answer:
+    pattern = "?s ?p ?o" if graph is None else f"GRAPH <{graph}> {{ ?s ?p ?o }}"
+    query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}"
+    return run(app, protocol_request(query), {Kind.GRAPH: fmt}, check_query(query), request.environ)
+
+
+def check_held(app: Services, graph: str | None) -> None:
+    if graph is None:
+        return
+    query = f"ASK {{ GRAPH <{graph}> {{ }} }}"
+    formats = {Kind.BOOLEAN: SPARQL_JSON}
+    answer = run(app, protocol_request(query), formats, check_query(query), request.environ)
+    body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+    if not json.loads(body)["boolean"]:
+        raise errors.NotFound(f"the store holds no graph <{graph}>")
+
+
+def protocol_request(query: str) -> ProtocolRequest:
+    return ProtocolRequest(query, False, None, None, (), None, b"")
+
+
+def write_that_changes_nothing(app: Services, graph: str | None, replace: bool) -> Response:
+    """204 when the graph already is (PUT) or already holds (POST) what the request sends."""
+    sent = parse_payload(request.get_data(cache=False), request.mimetype)
+    held = Graph()
+    if graph is None or held_graph_exists(app, graph):
+        answer = construct(app, graph, N_TRIPLES)
+        if answer.truncated:  # more than the row cap: cannot be compared, so not a no-op
+            raise errors.Forbidden(READ_ONLY)
+        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+        held.parse(data=body.decode("utf-8"), format="nt")
+    if replace:
+        unchanged = isomorphic(sent, held)
+    else:  # a blank node sent is always a new node: never a triple the graph holds
+        unchanged = all(
+            triple in held and not any(isinstance(term, BNode) for term in triple)
+            for triple in sent
+        )
+    if not unchanged:
+        raise errors.Forbidden(READ_ONLY)
+    return Response(status=204)
+
+
+def held_graph_exists(app: Services, graph: str) -> bool:
+    try:
+        check_held(app, graph)
+    except errors.NotFound:
+        return False
+    return True
+
+
+def parse_payload(data: bytes, media_type: str) -> Graph:
+    known = next((f for f in GRAPH_FORMATS if media_type in f.media_types), None)
+    if known is None:
+        raise errors.UnsupportedMediaType(
+            f"Content-Type {media_type or '(none)'} is not an RDF format this store reads; "
+            f"send one of {', '.join(f.media_type for f in GRAPH_FORMATS)}"
+        )
+    fmt = ox.RdfFormat.from_media_type(known.media_type)
+    try:
+        triples = [quad.triple for quad in ox.parse(data, fmt)]
+        text = ox.serialize(triples, None, ox.RdfFormat.N_TRIPLES)
+    except (SyntaxError, ValueError) as error:
+        raise errors.BadRequest(f"the body does not parse as {media_type}: {error}") from None
+    return Graph().parse(data=text.decode("utf-8"), format="nt")
