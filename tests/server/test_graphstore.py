@@ -3,6 +3,8 @@ nothing."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import rdflib
 from flask.testing import FlaskClient
@@ -76,6 +78,38 @@ def test_a_write_that_changes_nothing_is_done(client: FlaskClient) -> None:
     )
     assert post.status_code == 204
     assert client.get("/store", query_string={"graph": F2}).data == held
+
+
+def test_a_graph_with_blank_nodes_is_compared_as_a_graph(client: FlaskClient) -> None:
+    f1 = K + "fact/demo/f1"  # holds a blank node
+    held = client.get(
+        "/store", query_string={"graph": f1}, headers={"Accept": "application/n-triples"}
+    )
+    assert b"_:" in held.data
+    # the same graph with its blank node under another label
+    relabelled = held.data.replace(b"_:", b"_:other")
+    put = client.put(
+        "/store", query_string={"graph": f1}, data=relabelled, content_type="application/n-triples"
+    )
+    assert put.status_code == 204
+    changed = relabelled.replace(b"a blank node", b"another label")
+    put = client.put(
+        "/store", query_string={"graph": f1}, data=changed, content_type="application/n-triples"
+    )
+    assert_refused(put, 403, "read-only")
+
+
+def test_a_large_write_is_refused_quickly(client: FlaskClient) -> None:
+    body = b"".join(
+        b"<http://example.org/s%d> <http://example.org/p> <http://example.org/o> .\n" % n
+        for n in range(12_000)
+    )
+    started = time.perf_counter()
+    put = client.put(
+        "/store", query_string={"graph": F2}, data=body, content_type="application/n-triples"
+    )
+    assert_refused(put, 403, "read-only")
+    assert time.perf_counter() - started < 2
 
 
 @pytest.mark.parametrize(
