@@ -30,7 +30,7 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 
 from . import errors
-from .formats import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, negotiate, pick
+from .formats import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, choose
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ _converted: dict[tuple[str, str], bytes] = {}
 def void() -> Response:
     values = request.args.getlist("format")
     offered = VOID_OFFERED
-    fmt = pick(values, offered) if values else negotiate(request.headers.get("Accept"), offered)
+    fmt = choose(values, request.headers.get("Accept"), offered)
     if fmt is None:
         raise errors.NotAcceptable("the dataset description", offered)
     if fmt is HTML:

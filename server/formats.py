@@ -270,5 +270,11 @@ def pick(values: Sequence[str], offered: Sequence[Format]) -> Format | None:
     return None
 
 
+def choose(values: Sequence[str], accept: str | None, offered: Sequence[Format]) -> Format | None:
+    """The format ``?format=`` values name when there are any, else the one ``Accept`` prefers;
+    None when the client accepts none of ``offered``."""
+    return pick(values, offered) if values else negotiate(accept, offered)
+
+
 def offered_list(offered: Iterable[Format]) -> str:
     return ", ".join(f.media_type for f in offered)

@@ -23,9 +23,9 @@ from rdflib.compare import isomorphic
 
 from . import errors
 from .config import Services, services
-from .formats import GRAPH_FORMATS, N_TRIPLES, SPARQL_JSON, Format, Kind, negotiate, pick
+from .formats import GRAPH_FORMATS, N_TRIPLES, SPARQL_JSON, Format, Kind, choose
 from .pool import Answer
-from .sparql import ProtocolRequest, answer_response, check_query, run
+from .sparql import ProtocolRequest, answer_response, check_query, format_values, run
 
 bp = Blueprint("graphstore", __name__)
 
@@ -62,36 +62,29 @@ def graph_named() -> str | None:
 
 def read(app: Services, graph: str | None) -> Response:
     # ?format= or ?output= first, as on /sparql; else Accept
-    values = [v for name in ("format", "output") for v in request.args.getlist(name) if v.strip()]
-    if values:
-        fmt = pick(values, GRAPH_FORMATS)
-    else:
-        fmt = negotiate(request.headers.get("Accept"), GRAPH_FORMATS)
+    fmt = choose(format_values(request.args.getlist), request.headers.get("Accept"), GRAPH_FORMATS)
     if fmt is None:
         raise errors.NotAcceptable("a graph", GRAPH_FORMATS)
-    check_held(app, graph)
+    if graph is not None and not holds(app, graph):
+        raise errors.NotFound(f"the store holds no graph <{graph}>")
     return answer_response(construct(app, graph, fmt))
 
 
 def construct(app: Services, graph: str | None, fmt: Format) -> Answer:
     pattern = "?s ?p ?o" if graph is None else f"GRAPH <{graph}> {{ ?s ?p ?o }}"
-    query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}"
-    return run(app, protocol_request(query), {Kind.GRAPH: fmt}, check_query(query), request.environ)
+    return endpoint_query(app, f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}", Kind.GRAPH, fmt)
 
 
-def check_held(app: Services, graph: str | None) -> None:
-    if graph is None:
-        return
-    query = f"ASK {{ GRAPH <{graph}> {{ }} }}"
-    formats = {Kind.BOOLEAN: SPARQL_JSON}
-    answer = run(app, protocol_request(query), formats, check_query(query), request.environ)
-    body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
-    if not json.loads(body)["boolean"]:
-        raise errors.NotFound(f"the store holds no graph <{graph}>")
+def holds(app: Services, graph: str) -> bool:
+    """Whether the store holds a graph of that name."""
+    answer = endpoint_query(app, f"ASK {{ GRAPH <{graph}> {{ }} }}", Kind.BOOLEAN, SPARQL_JSON)
+    return bool(json.loads(answer.whole_body())["boolean"])
 
 
-def protocol_request(query: str) -> ProtocolRequest:
-    return ProtocolRequest(query, False, None, None, (), None, b"")
+def endpoint_query(app: Services, query: str, kind: Kind, fmt: Format) -> Answer:
+    """A query of ours, run as the endpoint runs the client's (limits, fairness, row cap)."""
+    protocol = ProtocolRequest(query, False, None, None, (), None, b"")
+    return run(app, protocol, {kind: fmt}, check_query(query), request.environ)
 
 
 def write_that_changes_nothing(app: Services, graph: str | None, replace: bool) -> Response:
@@ -102,12 +95,11 @@ def write_that_changes_nothing(app: Services, graph: str | None, replace: bool) 
     worker more than parsing it (a body is at most ``max_body_bytes``)."""
     sent = parse_payload(request.get_data(cache=False), request.mimetype)
     held: list[ox.Triple] = []
-    if graph is None or held_graph_exists(app, graph):
+    if graph is None or holds(app, graph):
         answer = construct(app, graph, N_TRIPLES)
         if answer.truncated:  # more than the row cap: cannot be compared, so not a no-op
             raise errors.Forbidden(READ_ONLY)
-        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
-        held = [quad.triple for quad in ox.parse(body, ox.RdfFormat.N_TRIPLES)]
+        held = [quad.triple for quad in ox.parse(answer.whole_body(), ox.RdfFormat.N_TRIPLES)]
     if not (same_graph(sent, held) if replace else holds_all(held, sent)):
         raise errors.Forbidden(READ_ONLY)
     return Response(status=204)
@@ -124,24 +116,17 @@ def holds_all(held: list[ox.Triple], sent: list[ox.Triple]) -> bool:
 
 
 def same_graph(sent: list[ox.Triple], held: list[ox.Triple]) -> bool:
-    if len(set(sent)) != len(set(held)):
+    sent_set, held_set = set(sent), set(held)
+    if len(sent_set) != len(held_set):
         return False
-    if not any(map(has_blank_node, sent)) and not any(map(has_blank_node, held)):
-        return set(sent) == set(held)
+    if not any(map(has_blank_node, sent_set)) and not any(map(has_blank_node, held_set)):
+        return sent_set == held_set
     return isomorphic(rdflib_graph(sent), rdflib_graph(held))
 
 
 def rdflib_graph(triples: list[ox.Triple]) -> Graph:
     text = ox.serialize(triples, None, ox.RdfFormat.N_TRIPLES)
     return Graph().parse(data=text.decode("utf-8"), format="nt")
-
-
-def held_graph_exists(app: Services, graph: str) -> bool:
-    try:
-        check_held(app, graph)
-    except errors.NotFound:
-        return False
-    return True
 
 
 def parse_payload(data: bytes, media_type: str) -> list[ox.Triple]:

@@ -27,7 +27,7 @@ from rdflib.term import Node
 
 from . import errors
 from .config import Services, services
-from .formats import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, Kind, negotiate, pick
+from .formats import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, Kind, choose
 from .pool import QueryFailed
 from .store import QueryRequest, Term
 
@@ -429,7 +429,7 @@ def graph_bytes(app: Services, fmt: Format) -> bytes:
         )
     except QueryFailed as error:
         raise errors.from_query_failure(error, query, timeout) from None
-    body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+    body = answer.whole_body()
     with _lock:
         _graphs[key] = body
     return body
@@ -484,7 +484,7 @@ def respond(fmt: Format, negotiated: bool) -> Response:
 @bp.get("/ontology")
 def ontology() -> Response:
     values = request.args.getlist("format")
-    fmt = pick(values, OFFERED) if values else negotiate(request.headers.get("Accept"), OFFERED)
+    fmt = choose(values, request.headers.get("Accept"), OFFERED)
     if fmt is None:
         raise errors.NotAcceptable("the ontology", OFFERED)
     return respond(fmt, negotiated=not values)

@@ -67,6 +67,10 @@ class Answer:
     # the stream has ended); None where it is not known
     cpu_seconds: float | None = None
 
+    def whole_body(self) -> bytes:
+        """The body, read to its end when it is streamed."""
+        return self.body if self.body is not None else b"".join(self.chunks or ())
+
 
 class Executor:
     """One query process and the socket to it."""

@@ -41,7 +41,7 @@ from kgpub.searchindex import (
 
 from . import errors
 from .config import Services, services
-from .formats import HTML, JSON, negotiate, pick
+from .formats import HTML, JSON, choose
 from .pool import QueryFailed
 from .runtime import runtime_dir
 from .store import Store, Term, is_iri
@@ -328,7 +328,7 @@ def read_query() -> str:
 @bp.get("/search")
 def search() -> Response:
     formats = request.args.getlist("format")
-    fmt = pick(formats, OFFERED) if formats else negotiate(request.headers.get("Accept"), OFFERED)
+    fmt = choose(formats, request.headers.get("Accept"), OFFERED)
     if fmt is None:
         raise errors.NotAcceptable("search results", OFFERED)
     query, limit = read_query(), read_limit()

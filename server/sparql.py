@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,6 +30,7 @@ from .formats import (
     TURTLE,
     Format,
     Kind,
+    choose,
     negotiate,
     pick,
 )
@@ -155,12 +156,15 @@ def protocol_request(params: list[tuple[str, str]], body: bytes) -> ProtocolRequ
         update="update" in values,
         default_graphs=tuple(values.get("default-graph-uri", ())) if has_dataset else None,
         named_graphs=tuple(values.get("named-graph-uri", ())) if has_dataset else None,
-        format_values=tuple(
-            v for name in ("format", "output") for v in values.get(name, ()) if v.strip()
-        ),
+        format_values=format_values(lambda name: values.get(name, ())),
         example=(values.get("example") or [None])[0],
         body=body,
     )
+
+
+def format_values(getlist: Callable[[str], Sequence[str]]) -> tuple[str, ...]:
+    """The values of ``?format=`` and ``?output=``, in order, blank ones left out."""
+    return tuple(v for name in ("format", "output") for v in getlist(name) if v.strip())
 
 
 def check_version(version: str) -> None:
@@ -436,10 +440,7 @@ def answer_response(answer: Answer) -> Response:
 
 def describe_or_page(app: Services, protocol: ProtocolRequest) -> Response:
     offered = (*GRAPH_FORMATS, HTML)
-    if protocol.format_values:
-        fmt = pick(protocol.format_values, offered)
-    else:
-        fmt = negotiate(request.headers.get("Accept"), offered)
+    fmt = choose(protocol.format_values, request.headers.get("Accept"), offered)
     if fmt is None:
         raise errors.NotAcceptable("the service description", offered)
     if fmt is HTML:
@@ -488,7 +489,7 @@ def page_result(app: Services, protocol: ProtocolRequest) -> ResultTable:
     }
     answer = run(app, protocol, formats, facts, request.environ)
     try:
-        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+        body = answer.whole_body()
     except QueryFailed as error:  # e.g. an answer that passed max_response_bytes on its way
         raise errors.from_query_failure(error, protocol.query, app.settings.query_timeout) from None
     if answer.kind == Kind.GRAPH:

@@ -531,7 +531,7 @@ class EmbeddedStore(LinkedDataQueries):
             sparql, {Kind.SOLUTIONS: SPARQL_JSON}, union_default_graph=union, timeout=timeout
         )
         answer = self._executors().run(self._message(request), timeout)
-        body = answer.body if answer.body is not None else b"".join(answer.chunks or ())
+        body = answer.whole_body()
         return json_rows(body)
 
     def close(self) -> None:
