@@ -65,6 +65,12 @@ class ProtocolRequest:
     body: bytes  # the raw POST body, part of the cache key
 
 
+NO_QUERY_POSTED = (
+    "the POST has no query: send it as the 'query' form parameter "
+    "(application/x-www-form-urlencoded) or as the body (application/sparql-query); "
+    "GET /sparql without a query gives the service description"
+)
+
 # where the raw-WSGI front (``front.SparqlFront``) leaves an error it met, for this route to answer
 PENDING_ERROR = "kgpub.sparql.error"
 
@@ -80,6 +86,8 @@ def endpoint() -> Response:
     if protocol.update:
         raise errors.Forbidden(READ_ONLY)
     if protocol.query is None:
+        if request.method == "POST":  # the service description answers a GET, as SD 1.1 says
+            raise errors.BadRequest(NO_QUERY_POSTED)
         return describe_or_page(app, protocol)
     formats, html = choose_formats(protocol.format_values, request.headers.get("Accept"))
     if html:

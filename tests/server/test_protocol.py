@@ -54,6 +54,13 @@ def test_post_query_body_with_dataset_in_url(client: FlaskClient) -> None:
     assert solutions(response)[0]["n"]["value"] == "10"
 
 
+@pytest.mark.parametrize("form", [{}, {"foo": "bar"}, {"default-graph-uri": "urn:x:g"}])
+def test_post_form_without_query(client: FlaskClient, form: dict) -> None:
+    """Not the service description, which answers a GET: a protocol request missing its query."""
+    response = client.post("/sparql", data=form, content_type=FORM)
+    assert_readable_error(response, 400, "no query", "query", "GET /sparql")
+
+
 def test_utf8_query(client: FlaskClient) -> None:
     query = 'ASK { ?s ?p "estado de excepción"@es }'
     assert json.loads(client.get("/sparql", query_string={"query": query}).data)["boolean"]
