@@ -2,8 +2,10 @@
 
 ``GET /store?graph=IRI`` is the named graph, ``GET /store?default`` the default graph (the union
 of all graphs, as on ``/sparql``), in the format ``Accept`` or ``?format=`` asks for; each is the
-answer of a CONSTRUCT run through the endpoint (``sparql.run``): the same limits, fairness and
-row cap. A graph the store does not hold is a 404.
+answer of a CONSTRUCT run through the endpoint (``sparql.run``): the same time limit, byte limit
+and fairness. Not the row cap: a client of this protocol asks for a graph, and a graph cut short
+would pass for the whole one; a large one is streamed, whole or cut off (the time or byte limit)
+before its end. A graph the store does not hold is a 404.
 
 The store is read-only. A write is refused with 403, except one that would change nothing: a PUT
 of exactly what the graph holds, or a POST of triples it holds already, is answered 204 No
@@ -67,12 +69,13 @@ def read(app: Services, graph: str | None) -> Response:
         raise errors.NotAcceptable("a graph", GRAPH_FORMATS)
     if graph is not None and not holds(app, graph):
         raise errors.NotFound(f"the store holds no graph <{graph}>")
-    return answer_response(construct(app, graph, fmt))
+    return answer_response(construct(app, graph, fmt, max_rows=0))
 
 
-def construct(app: Services, graph: str | None, fmt: Format) -> Answer:
+def construct(app: Services, graph: str | None, fmt: Format, max_rows: int | None = None) -> Answer:
     pattern = "?s ?p ?o" if graph is None else f"GRAPH <{graph}> {{ ?s ?p ?o }}"
-    return endpoint_query(app, f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}", Kind.GRAPH, fmt)
+    query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}"
+    return endpoint_query(app, query, Kind.GRAPH, fmt, max_rows)
 
 
 def holds(app: Services, graph: str) -> bool:
@@ -81,10 +84,13 @@ def holds(app: Services, graph: str) -> bool:
     return bool(json.loads(answer.whole_body())["boolean"])
 
 
-def endpoint_query(app: Services, query: str, kind: Kind, fmt: Format) -> Answer:
-    """A query of ours, run as the endpoint runs the client's (limits, fairness, row cap)."""
+def endpoint_query(
+    app: Services, query: str, kind: Kind, fmt: Format, max_rows: int | None = None
+) -> Answer:
+    """A query of ours, run as the endpoint runs the client's (limits, fairness, and the row cap
+    unless ``max_rows`` says otherwise)."""
     protocol = ProtocolRequest(query, False, None, None, (), None, b"")
-    return run(app, protocol, {kind: fmt}, check_query(query), request.environ)
+    return run(app, protocol, {kind: fmt}, check_query(query), request.environ, max_rows)
 
 
 def write_that_changes_nothing(app: Services, graph: str | None, replace: bool) -> Response:

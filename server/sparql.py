@@ -303,11 +303,13 @@ def run(
     formats: dict[Kind, Format | None],
     facts: QueryText,
     environ: dict,
+    max_rows: int | None = None,
 ) -> Answer:
     """Run the query on the dataset the protocol and the query text ask for, within the client's
     share of the endpoint: admitted first (429 when over it), then charged once it has ended (a
     streamed answer, when the stream is closed): the CPU time its query process spent on it, or
-    its wall time where that is not known; a query stopped at the time limit, the whole limit."""
+    its wall time where that is not known; a query stopped at the time limit, the whole limit.
+    ``max_rows``: the row cap, the setting's unless given (0: none)."""
     assert protocol.query is not None
     settings = app.settings
     union = protocol.default_graphs is None and not facts.names_dataset
@@ -317,7 +319,7 @@ def run(
         default_graphs=protocol.default_graphs,
         named_graphs=protocol.named_graphs,
         union_default_graph=union,
-        max_rows=settings.max_rows,
+        max_rows=settings.max_rows if max_rows is None else max_rows,
         timeout=settings.query_timeout,
         prefixes=app.prefixes,
         truncation_link=_limits_url(environ),

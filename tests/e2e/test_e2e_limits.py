@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+import rdflib
 import requests
 
 pytestmark = pytest.mark.e2e
@@ -118,6 +119,37 @@ class TestResponseBytes:
         assert log.count("[WARNING] an answer was cut short after its head was sent: ") == 2
         assert "larger than" in log
         assert "Traceback" not in log
+
+
+@pytest.fixture()
+def capped_rows(workdir: Path, server_factory: Callable[..., Server]) -> Server:
+    return server_factory(workdir / "store", "--max-rows", "5")
+
+
+def test_the_graph_store_answers_whole_graphs_past_the_row_cap(capped_rows: Server) -> None:
+    """The endpoint's answers are cut at 5 rows; a graph asked of the Graph Store is not."""
+    url = capped_rows.url
+    count = requests.get(
+        url + "/sparql",
+        params={"query": "SELECT (COUNT(*) AS ?n) { SELECT DISTINCT ?s ?p ?o { ?s ?p ?o } }"},
+        headers={"Accept": "application/sparql-results+json"},
+        timeout=30,
+    )
+    triples = int(count.json()["results"]["bindings"][0]["n"]["value"])
+    assert triples > 5
+    graph = requests.get(
+        url + "/store?default", headers={"Accept": "application/n-triples"}, timeout=30
+    )
+    assert graph.status_code == 200 and graph.headers["X-Result-Truncated"] == "false"
+    assert len(rdflib.Graph().parse(data=graph.text, format="nt")) == triples
+    cut = requests.get(
+        url + "/sparql",
+        params={"query": "CONSTRUCT WHERE { ?s ?p ?o }"},
+        headers={"Accept": "application/n-triples"},
+        timeout=30,
+    )
+    assert cut.headers["X-Result-Truncated"] == "true"
+    assert len(rdflib.Graph().parse(data=cut.text, format="nt")) == 5
 
 
 @pytest.fixture()

@@ -54,6 +54,22 @@ def test_the_default_graph_is_the_union(client: FlaskClient) -> None:
     assert len(named) > 0 and all(triple in union for triple in named)
 
 
+def test_a_graph_is_whole_whatever_the_row_cap(capped_app) -> None:
+    """A client of the protocol asks for a graph: one cut at the row cap would pass for the whole
+    graph. Reads are not capped; the endpoint's answers still are."""
+    client = capped_app.test_client()
+    named = client.get("/store", query_string={"graph": F2})
+    assert named.headers["X-Result-Truncated"] == "false"
+    assert len(graph_of(named)) == 6  # more than the cap of 3
+    union = client.get("/store?default", headers={"Accept": "application/n-triples"})
+    assert union.headers["X-Result-Truncated"] == "false" and b"# truncated" not in union.data
+    everything = "SELECT (COUNT(*) AS ?n) { SELECT DISTINCT ?s ?p ?o { ?s ?p ?o } }"
+    counted = client.get("/sparql", query_string={"query": everything})
+    assert len(graph_of(union)) == int(counted.json["results"]["bindings"][0]["n"]["value"]) > 3
+    capped = client.get("/sparql", query_string={"query": "CONSTRUCT WHERE { ?s ?p ?o }"})
+    assert capped.headers["X-Result-Truncated"] == "true"
+
+
 @pytest.mark.parametrize(
     ("query", "status", "word"),
     [
