@@ -44,6 +44,7 @@ class Settings:
     max_header_bytes: int = 16_384  # request headers, all together
     max_concurrent_requests: int = 64  # requests in progress per worker; more wait, then 503
     allocator: str = "mimalloc"  # memory allocator of the serving processes: mimalloc or system
+    pin_workers: bool = True  # each worker on a core of its own while every core has work
     # a query that took at most this much CPU time in a query process is run again by the web
     # worker itself (capped at a tenth of query_timeout); 0: every query in a query process
     inline_query_ms: float = 10.0

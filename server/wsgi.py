@@ -24,10 +24,10 @@ from typing import Any
 
 from kgpub.settings import Settings
 
-from . import allocator, create_app
+from . import affinity, allocator, create_app
 from .observe import ACCESS_LOGGER
 from .remote import check_backend_url
-from .runtime import shared_runtime_dir
+from .runtime import RUNTIME_VARIABLE, shared_runtime_dir
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ def worker_app() -> WsgiApp:
     # like a request header (HTTP_PROXY, HTTP_HOST) would pass for one the client never sent.
     for name in [name for name in os.environ if name.startswith("HTTP_")]:
         del os.environ[name]
+    shared = os.environ.get(RUNTIME_VARIABLE)  # set by ``serve``: this is one of its workers
+    if settings.pin_workers and shared:
+        affinity.balance(Path(shared) / "affinity", worker_count(settings))
     return create_app(settings).wsgi_app
 
 
