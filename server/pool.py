@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import affinity
 from . import executor as protocol
 from .ticker import Ticker
 
@@ -86,6 +87,7 @@ class Executor:
             )
         finally:
             theirs.close()
+        affinity.free(self.process.pid)
         if nice:
             # set from here, at once: the process's own start-up (an interpreter, the store) is
             # already work the pages should not wait for
