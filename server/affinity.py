@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 
 TICK = 0.2  # seconds between looks while this worker is busy
 IDLE_TICK = 1.0  # ... and while it is idle
-# shares of one core's time over a tick (a worker and its query processes together)
-# under this average over the cores, the cores are left to the kernel: with cores to spare, a
-# request going from thread to thread is quicker on two cores than it is cheaper on one
+# shares of one core's time over a tick: of a core's workers (their own threads), and on average
+# over the cores (the workers and all query processes)
+# under this average, the cores are left to the kernel: with cores to spare, a request going from
+# thread to thread is quicker on two cores than it is cheaper on one
 LIGHT = 0.45
 HEAVY = 0.65  # ... and over this one the workers go home (between the two, they stay put)
 FULL = 0.85  # a worker this busy may want more than its home core
@@ -57,6 +58,12 @@ class Home:
     fd: int  # the slot's lock, held while the worker lives
 
 
+def core_of(slot: int, cores: frozenset[int]) -> int:
+    """The home core of a slot: slot *n* on the *n*-th core, round the cores again past them."""
+    ordered = sorted(cores)
+    return ordered[slot % len(ordered)]
+
+
 def claim_home(folder: Path, workers: int, cores: frozenset[int]) -> Home | None:
     """The first free slot of ``workers`` (a lock file in ``folder``, released when the process
     ends, so a worker started again takes the slot of the one it replaces) and its core among
@@ -64,7 +71,6 @@ def claim_home(folder: Path, workers: int, cores: frozenset[int]) -> Home | None
     still hold theirs)."""
     import fcntl  # POSIX only, as this module is
 
-    ordered = sorted(cores)
     folder.mkdir(parents=True, exist_ok=True)
     for slot in range(workers):
         fd = os.open(folder / f"slot-{slot}", os.O_CREAT | os.O_RDWR, 0o600)
@@ -75,7 +81,7 @@ def claim_home(folder: Path, workers: int, cores: frozenset[int]) -> Home | None
             continue
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        return Home(slot, ordered[slot % len(ordered)], fd)
+        return Home(slot, core_of(slot, cores), fd)
     return None
 
 
@@ -178,8 +184,8 @@ class Balancer:
             self._thread.join()
 
     def place(self, at_home: bool) -> None:
-        """Threads and processes started later take the cores of the thread starting them, so
-        only a change of place has to be applied."""
+        """Threads started later take the cores of the thread starting them, so only a change
+        of place has to be applied (query processes are freed as they start, ``free``)."""
         assert self.home is not None
         if at_home != self.at_home:
             set_cores(os.getpid(), {self.home.core} if at_home else self.cores)
@@ -188,7 +194,6 @@ class Balancer:
     def workers(self) -> dict[int, int]:
         """pid -> home core of every worker holding a slot."""
         found: dict[int, int] = {}
-        cores = sorted(self.cores)
         for slot_file in self.folder.glob("slot-*"):
             try:
                 slot = int(slot_file.name.removeprefix("slot-"))
@@ -196,7 +201,7 @@ class Balancer:
             except (OSError, ValueError):
                 continue
             if pid and Path(f"/proc/{pid}").exists():
-                found[pid] = cores[slot % len(cores)]
+                found[pid] = core_of(slot, self.cores)
         return found
 
     def look(self) -> float:

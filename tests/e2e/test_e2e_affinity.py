@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from kgpub.server import affinity
 
 pytestmark = [
     pytest.mark.e2e,
@@ -27,14 +28,9 @@ CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") e
 
 def workers_of(server: Server) -> list[int]:
     """The worker processes (the server's children), once both have started."""
-    pid = server.process.pid
     workers: list[int] = []
     for _ in range(100):
-        workers = [
-            int(child)
-            for task in os.listdir(f"/proc/{pid}/task")
-            for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
-        ]
+        workers = affinity.children(server.process.pid)
         if len(workers) >= 2:
             break
         time.sleep(0.1)
