@@ -649,6 +649,12 @@ class SizeResult:
     warnings: list[str] = field(default_factory=list)
 
 
+# Every request of the benchmark comes from one address, which the per-client limits of a public
+# endpoint would soon hold back (a minute's query time spent in half a minute on two cores, then
+# 429): the benchmark measures the server, so ours runs without them, as Oxigraph has none.
+WITHOUT_CLIENT_LIMITS = {"KGPUB_CLIENT_QUERY_SECONDS": "0", "KGPUB_CLIENT_CONCURRENT_QUERIES": "0"}
+
+
 def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) -> list[Server]:
     logs = DATA_DIR / "logs"
     servers = []
@@ -669,6 +675,7 @@ def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) ->
                     ready_path="/-/ping",
                     ping_path="/-/ping",
                     log=logs / f"{size}-{name}.log",
+                    env=WITHOUT_CLIENT_LIMITS,
                 )
             )
     if args.floor:
@@ -1055,7 +1062,7 @@ def markdown_report(result: SizeResult) -> str:
         f"{s['warmup']}s warm-up, "
         f"{'varied' if s['vary'] else 'repeated'} parameters"
         f"{', every request unique' if s.get('unique') else ''}, {s['cpus']} CPUs, "
-        f"Oxigraph {s['oxigraph_version']}.",
+        f"Oxigraph {s['oxigraph_version']}; ours without the per-client limits (one address).",
         "",
     ]
     load_bits = []

@@ -47,7 +47,7 @@ class Settings:
     pin_workers: bool = True  # each worker on a core of its own while every core has work
     # a query that took at most this much CPU time in a query process is run again by the web
     # worker itself (capped at a tenth of query_timeout); 0: every query in a query process
-    inline_query_ms: float = 10.0
+    inline_query_ms: float = 100.0
     # per-client fairness on /sparql (a client is its address, see trust_forwarded)
     client_query_seconds: float = 60.0  # query time a client may use per minute, then 429
     client_concurrent_queries: int = 4  # queries a client may have running at once, then 429

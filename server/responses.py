@@ -29,6 +29,12 @@ def cors(response: Response) -> None:
     for name, value in CORS_HEADERS:
         response.headers[name] = value
     if request.method == "OPTIONS":
+        if response.status_code == 200 and not response.content_length:
+            # Flask's automatic answer to OPTIONS is an empty text/html page; an empty answer
+            # that says so is 204, its ``Allow`` header the methods of the URL
+            response.status_code = 204
+            del response.headers["Content-Type"]
+            del response.headers["Content-Length"]
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = request.headers.get(
             "Access-Control-Request-Headers", "Accept, Content-Type"

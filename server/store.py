@@ -474,7 +474,11 @@ class EmbeddedStore(LinkedDataQueries):
         self._pools: dict[int, ExecutorPool] = {}  # by niceness: the pages' and the endpoint's
         self._lock = threading.Lock()
         # the endpoint's queries known to be light, which the worker runs itself (``inline``)
-        self.inline = InlineQueries(self.real_path, inline_seconds) if inline_seconds > 0 else None
+        self.inline = (
+            InlineQueries(self.real_path, inline_seconds, self._user_pool_size(), USER_QUERY_NICE)
+            if inline_seconds > 0
+            else None
+        )
 
     @property
     def identity(self) -> str:
@@ -500,15 +504,19 @@ class EmbeddedStore(LinkedDataQueries):
             if pool is None or pool.pid != os.getpid():
                 if not Path(self.real_path).is_dir():
                     raise QueryFailed("store", f"no store at {self.path}: build it first")
-                size = self.pool_size if nice == 0 else max(1, self.pool_size - 1)
+                size = self.pool_size if nice == 0 else self._user_pool_size()
                 pool = ExecutorPool(self.real_path, size, nice=nice)
                 self._pools[nice] = pool
                 atexit.register(pool.close)
             return pool
 
+    def _user_pool_size(self) -> int:
+        """The endpoint's query processes, and query threads, of each worker."""
+        return max(1, self.pool_size - 1)
+
     def query(self, request: QueryRequest) -> Answer:
-        """A user query of the endpoint: in this thread when it is known to be light, else in the
-        low-priority pool (and remembered if it proves light)."""
+        """A user query of the endpoint: run by this worker when it is known to be light
+        (``inline``), else in the low-priority pool (and remembered if it proves light)."""
         message = self._message(request)
         inline = self.inline
         if inline is None or scan(request.query).varies:
@@ -516,9 +524,9 @@ class EmbeddedStore(LinkedDataQueries):
             # of it must be one a query process can be stopped in
             return self._executors(USER_QUERY_NICE).run(message, request.timeout)
         key = query_key(message)
-        truncated = inline.truncated(key)
-        if truncated is not None:
-            return inline.run(message, truncated)
+        known = inline.known(key)
+        if known is not None:
+            return inline.run(message, known, request.timeout)
         answer = self._executors(USER_QUERY_NICE).run(message, request.timeout)
         inline.learn(key, answer)
         return answer

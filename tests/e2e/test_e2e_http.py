@@ -118,7 +118,8 @@ def test_cors_and_gzip(server) -> None:
         "/sparql",
         headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"},
     )
-    assert status == 200 and "POST" in headers["access-control-allow-methods"]
+    assert status == 204 and "POST" in headers["access-control-allow-methods"]
+    assert "content-type" not in headers and "GET" in headers["allow"]
 
 
 def test_relative_iris_resolve_against_the_published_base(server) -> None:

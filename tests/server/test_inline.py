@@ -4,14 +4,18 @@ process, and only for queries a query process has shown to be light."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
+from kgpub.server import inline
 from kgpub.server.fairness import table
-from kgpub.server.pool import ExecutorPool
+from kgpub.server.inline import QueryThreads
+from kgpub.server.pool import ExecutorPool, QueryTimeout
 
 SELECT = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 7 # inline"
 CONSTRUCT = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 7 # inline"
@@ -208,3 +212,83 @@ def test_turned_off_every_query_goes_to_a_query_process(
     for _ in range(3):
         assert ask(app, SELECT, FORMATS[SELECT][0]).status_code == 200
     assert pool_runs.count == 3
+
+
+class Runs:
+    """Where the worker ran its known queries: each run's thread name and CPU niceness."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+
+@pytest.fixture()
+def runs(monkeypatch: pytest.MonkeyPatch) -> Runs:
+    seen = Runs()
+    real = inline._answer_here
+
+    def noted(store, message):  # type: ignore[no-untyped-def]
+        thread = threading.current_thread().name
+        seen.seen.append((thread, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        return real(store, message)
+
+    monkeypatch.setattr(inline, "_answer_here", noted)
+    return seen
+
+
+def test_a_costlier_known_query_runs_on_a_low_priority_query_thread_with_the_same_answer(
+    app_factory: Callable[..., Flask],
+    pool_runs: PoolRuns,
+    runs: Runs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every query of the test data is cheap: any known cost counts as costly here
+    monkeypatch.setattr(inline, "DIRECT_SECONDS", -1.0)
+    app = app_factory()
+    query = SELECT.replace("# inline", "# threads")
+    answers = [ask(app, query, accept) for accept in FORMATS[SELECT] * 2]
+    assert pool_runs.count == 1  # the first only; the worker ran the seven others
+    assert all(answer.status_code == 200 for answer in answers)
+    for first, again in zip(answers[:4], answers[4:], strict=True):
+        assert first.data == again.data and first.data
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert len(runs.seen) == 7
+    for thread, nice in runs.seen:
+        assert thread.startswith("kgpub-query") and thread != threading.current_thread().name
+        assert nice == min(19, own + 10)
+
+
+def test_a_cheap_known_query_runs_on_the_requests_own_thread(
+    app_factory: Callable[..., Flask], runs: Runs
+) -> None:
+    app = app_factory()
+    query = SELECT.replace("# inline", "# direct")
+    for _ in range(3):
+        assert ask(app, query, "application/sparql-results+json").status_code == 200
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert runs.seen == [(threading.current_thread().name, own)] * 2
+
+
+def test_a_query_thread_past_the_time_limit_answers_a_timeout_and_a_waiting_query_never_runs() -> (
+    None
+):
+    threads = QueryThreads(1, 0)
+    started, ran_late = threading.Event(), threading.Event()
+
+    def running() -> inline.Answer:
+        started.set()
+        time.sleep(0.6)
+        return inline.Answer("boolean", "application/sparql-results+json", False, b"{}")
+
+    def waiting() -> inline.Answer:
+        ran_late.set()
+        raise AssertionError("a query past its time limit ran")
+
+    begun = time.monotonic()
+    with pytest.raises(QueryTimeout):
+        threads.run(running, 0.1)
+    assert started.is_set() and time.monotonic() - begun < 0.4  # answered at the limit
+    with pytest.raises(QueryTimeout):
+        threads.run(waiting, 0.1)  # the only thread is still busy
+    time.sleep(0.8)  # the first one has ended, the thread is free again
+    answer = threads.run(lambda: inline.Answer("boolean", "text/csv", False, b"ok"), 1.0)
+    assert answer.body == b"ok" and not ran_late.is_set()

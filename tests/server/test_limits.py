@@ -165,7 +165,9 @@ class TestHttp:
                 "Access-Control-Request-Headers": "content-type",
             },
         )
-        assert response.status_code == 200
+        assert response.status_code == 204
+        assert response.data == b"" and "Content-Type" not in response.headers
+        assert {"GET", "POST"} <= set(response.headers["Allow"].replace(" ", "").split(","))
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert "POST" in response.headers["Access-Control-Allow-Methods"]
         assert "content-type" in response.headers["Access-Control-Allow-Headers"]
