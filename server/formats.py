@@ -94,6 +94,7 @@ N_TRIPLES = Format(
     "application/n-triples",
     ".nt",
     ("nt", "ntriples", "n-triples"),
+    aliases=("text/plain",),  # its media type before RDF 1.1, still sent; Oxigraph takes it too
     w3c=_W3C + "N-Triples",
     oxigraph=RdfFormat.N_TRIPLES,
 )

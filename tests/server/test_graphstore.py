@@ -163,7 +163,7 @@ def test_a_write_that_would_change_the_graph_is_refused(
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "word"),
     [
-        (b"<a> <b> <c> .", "text/plain", 415, "text/turtle"),
+        (b"<a> <b> <c> .", "application/pdf", 415, "text/turtle"),
         (b"<a> <b> <c> .", None, 415, "(none)"),
         (b"<http://a> <http://b>", "text/turtle", 400, "does not parse"),
     ],

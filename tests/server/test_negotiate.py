@@ -41,6 +41,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
         ("application/json", GRAPH_FORMATS, "jsonld"),
         ("application/xml", GRAPH_FORMATS, "rdfxml"),
         ("application/x-turtle", GRAPH_FORMATS, "turtle"),
+        ("text/plain", GRAPH_FORMATS, "ntriples"),  # N-Triples' media type before RDF 1.1
         # q-values
         ("text/turtle;q=0.5, application/ld+json", GRAPH_FORMATS, "jsonld"),
         ("text/csv;q=0.9, text/tab-separated-values", RESULT_FORMATS, "tsv"),
