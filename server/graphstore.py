@@ -142,9 +142,8 @@ def parse_payload(data: bytes, media_type: str) -> list[ox.Triple]:
             f"Content-Type {media_type or '(none)'} is not an RDF format this store reads; "
             f"send one of {', '.join(f.media_type for f in GRAPH_FORMATS)}"
         )
+    assert isinstance(known.oxigraph, ox.RdfFormat)  # every graph format has its parser
     try:
-        return [
-            quad.triple for quad in ox.parse(data, ox.RdfFormat.from_media_type(known.media_type))
-        ]
+        return [quad.triple for quad in ox.parse(data, known.oxigraph)]
     except (SyntaxError, ValueError) as error:
         raise errors.BadRequest(f"the body does not parse as {media_type}: {error}") from None
