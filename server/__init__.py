@@ -53,6 +53,8 @@ def create_app(
     )
     app.config.update(flask_config)
     kgpub = make_services(settings)
+    # the cache front reports its hits itself (``observer.cache_hit``): it takes them unwrapped
+    bare_store, bare_cache = kgpub.store, kgpub.cache
     # before the fronts and the routes take the store and the cache, so they report what they do
     app.extensions["kgpub.observation"] = observation = observe.observe_services(kgpub)
     app.extensions["kgpub"] = kgpub
@@ -77,12 +79,11 @@ def create_app(
     if observation.active:
         observer = observe.Observer(app.wsgi_app, app.url_map, observation)
         app.wsgi_app = observer  # type: ignore[method-assign]
-    if kgpub.cache is not None:
-        store = kgpub.store
+    if bare_cache is not None:
         app.wsgi_app = CacheFront(  # type: ignore[method-assign]
             app.wsgi_app,
-            kgpub.cache,
-            lambda: store.identity,
+            bare_cache,
+            lambda: bare_store.identity,
             CACHED_PATHS,
             observer.cache_hit if observer is not None else None,
         )

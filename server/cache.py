@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cachepolicy import apply_policy
@@ -30,11 +30,14 @@ LARGEST_SHARE = 8
 ENTRY_OVERHEAD = 512
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CachedResponse:
     status: str  # "200 OK"
     headers: list[tuple[str, str]]
     body: bytes
+    # what whoever counts and logs the hits learns once about answering with this entry (its
+    # route, its access-line templates: ``observe.Observer``), kept with it and gone with it
+    notes: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def size(self, key: CacheKey) -> int:
         return len(self.body) + sum(len(part) for part in key) + ENTRY_OVERHEAD

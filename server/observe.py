@@ -790,6 +790,10 @@ def result_truncated(headers: Sequence[tuple[str, str]]) -> bool:
 TEMPLATES = 1024
 # strings longer than this (path and user agent together) make a line of their own, never kept
 TEMPLATE_CHARS = 1024
+# the templates kept for one cache entry: one per client and user agent asking for it
+HIT_TEMPLATES = 16
+# where a cache entry keeps its ``HitNotes``
+HIT_NOTES = "observe.hit"
 Shape = tuple[str, str, str, str, str, str, str | None, bool, bool]
 
 
@@ -830,11 +834,7 @@ class AccessLog:
         ``seen``: the cache's verdict and the query the endpoint ran."""
         route, method, status, headers = answer
         cache, query = seen
-        client = (
-            client_address(environ, True)
-            if self.trust_forwarded
-            else environ.get("REMOTE_ADDR", "")
-        )
+        client = self.client(environ)
         shape = (
             client,
             method,
@@ -865,28 +865,94 @@ class AccessLog:
             _Pid.value,
         )
 
+    def client(self, environ: dict[str, Any]) -> str:
+        if self.trust_forwarded:
+            return client_address(environ, True)
+        return environ.get("REMOTE_ADDR", "")
+
+    def hit_line(self, environ: dict[str, Any], hit: HitNotes, seconds: float) -> str:
+        """The line of a request the cache in front answered with the entry ``hit`` notes: the
+        entry fixes all but the client, the user agent, the time and the duration, so its lines
+        are templates by client and user agent, filled in with those three numbers."""
+        client = self.client(environ)
+        agent = environ.get("HTTP_USER_AGENT", "")
+        template = hit.lines.get((client, agent))
+        if template is None:
+            template = self._hit_template(hit, environ.get("PATH_INFO", ""), client, agent)
+        return template % (utc_now(), seconds * 1000, _Pid.value)
+
+    def _hit_template(self, hit: HitNotes, path: str, client: str, agent: str) -> str:
+        shape = (client, "GET", path, agent, hit.route, hit.status, "hit", hit.truncated, True)
+        hashed = "null" if hit.query_hash is None else f'"{hit.query_hash}"'
+        fields = _fields(shape, str(hit.query_length), hashed, str(hit.sent))
+        if len(path) + len(agent) <= TEMPLATE_CHARS:
+            if len(hit.lines) >= HIT_TEMPLATES:
+                hit.lines.clear()
+            hit.lines[(client, agent)] = fields
+        return fields
+
     def _template(self, shape: Shape) -> str:
-        client, method, path, agent, route, status, cache, truncated, complete = shape
-        fields = (
-            '{"time":"%s",'
-            f'"client":{_escaped(json_text(client, 64, MAX_CLIENT_BYTES))},'
-            f'"method":{_json_string(method)},'
-            f'"path":{_escaped(json_text(path, MAX_PATH, MAX_PATH_BYTES))},'
-            '"query_length":%d,"query_hash":%s,'
-            f'"route":{_escaped(_json_string(route))},'
-            f'"status":{int(status) if status.isdigit() else 0},'
-            '"bytes":%d,"duration_ms":%.3f,'
-            f'"cache":{_CACHE_JSON[cache]},'
-            f'"truncated":{"true" if truncated else "false"},'
-            f'"complete":{"true" if complete else "false"},'
-            f'"user_agent":{_escaped(json_text(agent, MAX_USER_AGENT, MAX_USER_AGENT_BYTES))},'
-            '"worker":%d}'
-        )
+        fields = _fields(shape)
+        path, agent = shape[2], shape[3]
         if len(path) + len(agent) <= TEMPLATE_CHARS:
             if len(self._templates) >= TEMPLATES:
                 self._templates.clear()  # a few misses, then the shapes in use again
             self._templates[shape] = fields
         return fields
+
+
+def _fields(
+    shape: Shape, query_length: str = "%d", query_hash: str = "%s", sent: str = "%d"
+) -> str:
+    """The line of ``shape`` as a template for ``%``: the time, the duration and the worker left
+    to fill in, and the query's length and hash and the bytes sent too unless given (as JSON)."""
+    client, method, path, agent, route, status, cache, truncated, complete = shape
+    return (
+        '{"time":"%s",'
+        f'"client":{_escaped(json_text(client, 64, MAX_CLIENT_BYTES))},'
+        f'"method":{_json_string(method)},'
+        f'"path":{_escaped(json_text(path, MAX_PATH, MAX_PATH_BYTES))},'
+        f'"query_length":{query_length},"query_hash":{query_hash},'
+        f'"route":{_escaped(_json_string(route))},'
+        f'"status":{int(status) if status.isdigit() else 0},'
+        f'"bytes":{sent},"duration_ms":%.3f,'
+        f'"cache":{_CACHE_JSON[cache]},'
+        f'"truncated":{"true" if truncated else "false"},'
+        f'"complete":{"true" if complete else "false"},'
+        f'"user_agent":{_escaped(json_text(agent, MAX_USER_AGENT, MAX_USER_AGENT_BYTES))},'
+        '"worker":%d}'
+    )
+
+
+@dataclass
+class HitNotes:
+    """What answering with one cache entry always is, learnt at its first hit: the entry's key
+    fixes the method (GET), the path and the query string, and the entry the status, the headers
+    and the body."""
+
+    route: str
+    status: str  # "200"
+    sent: int
+    truncated: bool
+    query_length: int
+    query_hash: str | None
+    lines: dict[tuple[str, str], str]  # access-line templates by client and user agent
+
+    @classmethod
+    def of(cls, environ: dict[str, Any], entry: CachedResponse, url_map: Map) -> HitNotes:
+        path = environ.get("PATH_INFO", "")
+        query_string = environ.get("QUERY_STRING", "")
+        route = _matched_route(url_map, path, "GET")
+        hashed = url_query_hash(query_string) if route == "sparql.endpoint" else None
+        return cls(
+            route,
+            entry.status[:3],
+            len(entry.body),
+            result_truncated(entry.headers),
+            len(query_string),
+            hashed,
+            {},
+        )
 
 
 def _escaped(fragment: str) -> str:
@@ -1014,15 +1080,14 @@ class Observer:
 
     def cache_hit(self, environ: dict[str, Any], entry: CachedResponse, seconds: float) -> None:
         """A request the cache in front answered (``cache.CacheFront``), counted and logged as
-        ``finish`` does the others."""
-        sent = len(entry.body)
-        route = _matched_route(self.url_map, environ.get("PATH_INFO", ""), "GET")
-        status = entry.status[:3]
+        ``finish`` does the others, from what the entry's first hit noted."""
+        hit = entry.notes.get(HIT_NOTES)
+        if hit is None:
+            hit = entry.notes[HIT_NOTES] = HitNotes.of(environ, entry, self.url_map)
         if self.metrics is not None:
-            self.metrics.request(route, "GET", status, seconds, sent, "hit")
+            self.metrics.request(hit.route, "GET", hit.status, seconds, hit.sent, "hit")
         if self.access is not None:
-            answer = (route, "GET", status, entry.headers)
-            self.access.write(environ, answer, seconds, sent, True, ("hit", None))
+            write_line(self.access.logger, self.access.hit_line(environ, hit, seconds))
 
     def finish(self, exchange: _Exchange, sent: int, complete: bool) -> None:
         seconds = time.perf_counter() - exchange.started

@@ -361,6 +361,38 @@ class TestAccessLog:
         assert (first["cache"], second["cache"]) == ("miss", "hit")
         assert second["query_hash"] == first["query_hash"]
 
+    def test_hits_of_one_entry_name_each_their_own_client(
+        self, cached_client: FlaskClient, access_lines: AccessLines
+    ) -> None:
+        # the hits' lines are templates kept with the cache entry: one client's strings must
+        # never show in another's line, and a hostile user agent stays a JSON string
+        askers = [
+            ("127.0.0.1", "probe/1.0"),
+            ("10.0.0.2", 'evil %s %d %% "}\t{"status":500'),
+            ("10.0.0.3", "probe/1.0"),
+            ("10.0.0.3", "other/2.0"),
+            ("127.0.0.1", "probe/1.0"),
+            ("10.0.0.2", 'evil %s %d %% "}\t{"status":500'),
+        ]
+        bodies = []
+        for address, agent in askers:
+            response = cached_client.get(
+                "/sparql",
+                query_string={"query": SELECT},
+                headers={**JSON_RESULTS, "User-Agent": agent},
+                environ_base={"REMOTE_ADDR": address},
+            )
+            assert response.status_code == 200
+            bodies.append(response.data)
+        records = access_lines.records()
+        assert [r["cache"] for r in records] == ["miss"] + ["hit"] * 5
+        assert [(r["client"], r["user_agent"]) for r in records] == askers
+        expected_hash = hashlib.sha256(SELECT.encode()).hexdigest()[:12]
+        for record, body in zip(records, bodies, strict=True):
+            assert record["status"] == 200 and record["route"] == "sparql.endpoint"
+            assert record["bytes"] == len(body) and record["query_hash"] == expected_hash
+            assert record["time"].endswith("Z") and record["duration_ms"] >= 0
+
     def test_a_posted_query_is_hashed_never_logged(
         self, cached_client: FlaskClient, access_lines: AccessLines
     ) -> None:
