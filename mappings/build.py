@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import pyoxigraph as ox
 from rdflib import OWL, Graph, URIRef
 
-from kgpub import __version__, searchindex
+from kgpub import __version__, searchindex, storecounts
 from kgpub.settings import Settings
 
 from . import coverage, describe, dumps
@@ -224,6 +224,9 @@ def write(settings: Settings, build: Build, progress: Progress) -> Path:
                 f"{stats.labels:,} labels of {stats.resources:,} resources, "
                 f"{stats.bytes / 1e6:,.1f} MB"
             )
+        with progress.step("counting the triples and graphs"):
+            counts = storecounts.count_store_folder(tmp / "store")
+            progress.note(f"{counts.triples:,} triples in {counts.named_graphs:,} named graphs")
         with progress.step("writing reports and manifest"):
             rows = [r for a in build.articles for r in coverage.rows(a)]
             reports = tmp / "reports"

@@ -15,7 +15,7 @@ from typing import BinaryIO, TextIO
 
 import pyoxigraph as ox
 
-from kgpub import searchindex
+from kgpub import searchindex, storecounts
 from kgpub.settings import DEFAULT_BASE_IRI
 
 from .build import STORE_MARKER
@@ -221,6 +221,14 @@ def load(
         out.write(
             f" {stats.labels:,} labels of {stats.resources:,} resources, "
             f"{stats.bytes / 1e6:,.1f} MB in {stats.seconds:.1f} s\n"
+        )
+        out.write("counting the triples and graphs ...")
+        out.flush()
+        t0 = time.perf_counter()
+        counts = storecounts.count_store_folder(tmp)
+        out.write(
+            f" {counts.triples:,} triples in {counts.named_graphs:,} named graphs "
+            f"in {time.perf_counter() - t0:.1f} s\n"
         )
         if store_dir.exists():
             shutil.rmtree(store_dir)

@@ -8,6 +8,8 @@ read-only), which result formats it writes, that the default graph is the union 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pyoxigraph as ox
 
@@ -29,10 +31,12 @@ PREFIXES = {
     "formats": "http://www.w3.org/ns/formats/",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
 }
-# the service description lists at most this many named graphs (one graph per fact adds up)
-LISTED_GRAPHS = 1000
+# a count that failed (timeout, store unreachable) is tried again this many seconds later at the
+# earliest: a store too large to count within the query timeout is not scanned on every request
+RECOUNT_AFTER_FAILURE = 60.0
 
-_counts: dict[str, Counts | None] = {}
+_counted: dict[str, tuple[float, Counts | None]] = {}  # by build: when, and what was counted
+_counting = threading.Lock()
 
 
 def _sd(name: str) -> ox.NamedNode:
@@ -40,15 +44,28 @@ def _sd(name: str) -> ox.NamedNode:
 
 
 def counts_of(store: Store, timeout: float) -> Counts | None:
-    """The store's graph sizes, counted once per build and worker; None when unavailable."""
+    """The store's triples and graphs, for the service description and the health check: read
+    or counted once per build and worker (one request counts, the others wait for it); None
+    when they could not be counted."""
     identity = store.identity
-    if identity not in _counts:
+    known = _counted.get(identity)
+    if known is not None and (known[1] is not None or _recent(known[0])):
+        return known[1]
+    with _counting:
+        known = _counted.get(identity)
+        if known is not None and (known[1] is not None or _recent(known[0])):
+            return known[1]
         try:
-            _counts[identity] = store.counts(LISTED_GRAPHS, timeout)
-        except (QueryFailed, QueryTimeout, Busy) as error:
-            log.warning("no graph counts for the service description: %s", error)
-            return None
-    return _counts[identity]
+            counts: Counts | None = store.counts(timeout)
+        except (QueryFailed, QueryTimeout, Busy, OSError) as error:
+            log.warning("no counts of the store's triples and graphs: %s", error)
+            counts = None
+        _counted[identity] = (time.monotonic(), counts)
+        return counts
+
+
+def _recent(when: float) -> bool:
+    return time.monotonic() - when < RECOUNT_AFTER_FAILURE
 
 
 def describe(endpoint: str, dataset: str, counts: Counts | None) -> list[ox.Triple]:
@@ -95,6 +112,17 @@ def _dataset(service: ox.BlankNode, dataset: str, counts: Counts | None) -> list
     if counts is None:
         return triples
     triples.append(ox.Triple(default, VOID_TRIPLES, _integer(counts.triples)))
+    if counts.more_graphs:
+        triples.append(
+            ox.Triple(
+                node,
+                ox.NamedNode(DCTERMS + "description"),
+                ox.Literal(
+                    f"{counts.named_graphs} named graphs; the first {len(counts.graphs)} by IRI "
+                    "are listed here. SELECT DISTINCT ?g WHERE { GRAPH ?g {} } gives them all."
+                ),
+            )
+        )
     for name, size in counts.graphs.items():
         named, graph = ox.BlankNode(), ox.BlankNode()
         triples += [

@@ -22,6 +22,9 @@ from typing import Protocol
 
 from kgpub.mappings.iris import ONTOLOGY_NS
 
+from kgpub import storecounts
+from kgpub.storecounts import Counts
+
 from .formats import SPARQL_JSON, TRIG, TURTLE, Format, Kind
 from .inline import InlineQueries, query_key
 from .pool import Answer, ExecutorPool, QueryFailed
@@ -63,17 +66,6 @@ class QuadRow:
     graph: Term | None  # None: the default graph
 
 
-@dataclass(frozen=True)
-class Counts:
-    default_graph_triples: int  # triples outside every named graph
-    graphs: Mapping[str, int]  # named graph -> triples, at most ``limit`` of them
-    more_graphs: bool  # True when there are graphs beyond those listed
-
-    @property
-    def triples(self) -> int:
-        return self.default_graph_triples + sum(self.graphs.values())
-
-
 class Store(Protocol):
     @property
     def identity(self) -> str:
@@ -93,7 +85,9 @@ class Store(Protocol):
         """The quads with ``iri`` as subject or object, in every graph."""
         ...
 
-    def counts(self, limit: int, timeout: float) -> Counts: ...
+    def counts(self, timeout: float) -> Counts:
+        """Triples, quads and named graphs, the first ``LISTED_GRAPHS`` of them with their sizes."""
+        ...
 
     @property
     def modified(self) -> float:
@@ -404,17 +398,8 @@ class LinkedDataQueries:
         )
         return [QuadRow(row["s"], row["p"], row["o"], row.get("g")) for row in rows]
 
-    def counts(self, limit: int, timeout: float) -> Counts:
-        default = self.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", timeout, union=False)
-        default_count = int(default[0]["n"].value)
-        rows = self.select(
-            "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } "
-            f"GROUP BY ?g ORDER BY ?g LIMIT {int(limit) + 1}",
-            timeout,
-            union=False,
-        )
-        graphs = {row["g"].value: int(row["n"].value) for row in rows[:limit]}
-        return Counts(default_count, graphs, len(rows) > limit)
+    def counts(self, timeout: float) -> Counts:
+        return storecounts.count(lambda sparql, union: self.select(sparql, timeout, union))
 
 
 def incoming_windows(
@@ -533,6 +518,11 @@ class EmbeddedStore(LinkedDataQueries):
 
     def _message(self, request: QueryRequest) -> dict:
         return answer_message(request)
+
+    def counts(self, timeout: float) -> Counts:
+        """Those the loader wrote beside the store (``kgpub.storecounts``), else counted now."""
+        written = storecounts.read_counts(Path(self.real_path))
+        return written if written is not None else super().counts(timeout)
 
     def select(self, sparql: str, timeout: float, union: bool = True) -> list[dict[str, Term]]:
         request = QueryRequest(

@@ -13,12 +13,11 @@ from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from kgpub import __version__
 
-from . import errors
+from . import description, errors
 from .config import Services, services
 from .observe import CONTENT_TYPE, Observation
 from .pool import Busy, QueryFailed, QueryTimeout
 from .sparql import YASGUI_BUILD
-from .store import Counts
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +25,6 @@ bp = Blueprint("system", __name__, url_prefix="/-")
 
 # seconds the health check waits for the store's answer to a query that reads nothing
 HEALTH_TIMEOUT = 2.0
-# graphs counted per graph for the health check's totals; beyond, the totals are lower bounds
-COUNTED_GRAPHS = 100_000
 PROBE = "SELECT (1 AS ?ok) WHERE {}"
 # a health or metrics answer is the state of this moment: no cache may keep it
 NO_STORE = "no-store"
@@ -105,25 +102,12 @@ def probe(app: Services, timeout: float) -> str | None:
     return None
 
 
-_counts: dict[str, Counts] = {}
-
-
 def graph_counts(app: Services, timeout: float) -> dict[str, Any] | None:
-    """Triples and named graphs, counted once per build (and worker); None if the count failed."""
-    identity = app.store.identity
-    counts = _counts.get(identity)
+    """Triples, quads and named graphs of the build; None if they could not be counted."""
+    counts = description.counts_of(app.store, timeout)
     if counts is None:
-        try:
-            counts = app.store.counts(COUNTED_GRAPHS, timeout)
-        except (QueryFailed, QueryTimeout, Busy) as error:
-            log.warning("no counts for the health check: %s", error)
-            return None
-        _counts[identity] = counts
-    return {
-        "triples": counts.triples,
-        "graphs": len(counts.graphs),
-        "complete": not counts.more_graphs,
-    }
+        return None
+    return {"triples": counts.triples, "quads": counts.quads, "graphs": counts.named_graphs}
 
 
 @bp.get("/metrics")

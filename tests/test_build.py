@@ -83,6 +83,11 @@ def test_store_holds_exactly_the_nquads_dump(built: Path, store) -> None:
     ):
         assert BASE + name in graphs
     assert any(g.startswith(BASE + "fact/ecuador-security-crisis/") for g in graphs)
+    # the counts the server's description and health check read, written beside the store
+    counts = json.loads((built / "store" / "counts.json").read_text("utf-8"))
+    triples = {(q.subject, q.predicate, q.object) for q in store}
+    assert (counts["triples"], counts["quads"]) == (len(triples), len(store))
+    assert counts["named_graphs"] == len(graphs)
 
 
 def test_jsonld_embeds_its_context(built: Path) -> None:

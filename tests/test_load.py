@@ -129,7 +129,8 @@ def test_a_terminal_gets_one_line_redrawn(tmp_path: Path) -> None:
     assert load_module.load([tmp_path / "a.nq"], tmp_path / "s", stream=out) == 10
     log = out.getvalue()
     assert "\r  10 triples read (100%)" in log and "\r\x1b[K[1/1] a.nq: 10 triples" in log
-    assert log.count("\n") == 5  # loading, the file's summary, optimizing, search index, done
+    # loading, the file's summary, optimizing, search index, counts, done
+    assert log.count("\n") == 6
 
 
 def test_a_gzip_file_cut_short_is_named(tmp_path: Path) -> None:
