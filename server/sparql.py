@@ -45,6 +45,8 @@ FORM = "application/x-www-form-urlencoded"
 QUERY_BODY = "application/sparql-query"
 UPDATE_BODY = "application/sparql-update"
 ALL_DATA_FORMATS = (*RESULT_FORMATS, *GRAPH_FORMATS)
+# the first short name of each, for the message that answers a name none of them has
+FORMAT_NAMES = tuple(dict.fromkeys(f.short_names[0] for f in ALL_DATA_FORMATS if f.short_names))
 BY_MEDIA_TYPE = {fmt.media_type: fmt for fmt in FORMATS.values()}
 READ_ONLY = "SPARQL Update is not allowed: this endpoint is read-only"
 # the values of SPARQL 1.2's version announcement (a ``version`` parameter, or a media-type
@@ -271,7 +273,11 @@ def choose_formats(
             return {}, True
         formats = {kind: pick(values, offered) for kind, offered in OFFERED.items()}
         if all(fmt is None for fmt in formats.values()):
-            raise errors.NotAcceptable(f"a result as {', '.join(values)}", ALL_DATA_FORMATS)
+            # no format of any answer has that name: a typo, not a preference to negotiate
+            raise errors.BadRequest(
+                f"format={values[0][:40]} names no format of this endpoint; use one of "
+                f"{', '.join(FORMAT_NAMES)} (or a media type)"
+            )
         return formats, False
     if negotiate(accept, (*ALL_DATA_FORMATS, HTML)) is HTML:
         return {}, True

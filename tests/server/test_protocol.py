@@ -126,6 +126,16 @@ def test_a_format_typed_into_the_address_bar(client: FlaskClient) -> None:
     assert b"<boolean>true</boolean>" in response.data
 
 
+def test_a_format_name_nothing_has(client: FlaskClient) -> None:
+    response = client.get("/sparql", query_string={"query": "ASK {}", "format": "jsonn"})
+    assert_readable_error(response, 400, "format=jsonn names no format")
+    assert "json, xml, csv, tsv, ttl" in response.get_data(as_text=True)
+    # a format that exists but cannot carry this kind of answer is a matter of negotiation
+    construct = "CONSTRUCT WHERE { ?s ?p ?o }"
+    response = client.get("/sparql", query_string={"query": construct, "format": "csv"})
+    assert_readable_error(response, 406, "text/turtle")
+
+
 def test_two_queries_in_url(client: FlaskClient) -> None:
     response = client.get("/sparql?query=ASK%7B%7D&query=ASK%7B%7D")
     assert_readable_error(response, 400, "more than one query")
