@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -28,7 +29,11 @@ SCHEMA = 1
 LISTED_GRAPHS = 1000
 
 QUADS = "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
-UNION_TRIPLES = "SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }"
+# spelled out rather than asked of a store's union default graph: a remote store may have none
+UNION_TRIPLES = (
+    "SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { "
+    "{ ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } } }"
+)
 GRAPH_NAMES = "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 
 
@@ -54,10 +59,9 @@ class Counts:
         return self.named_graphs > len(self.graphs)
 
 
-class Select(Protocol):
-    def __call__(self, sparql: str, union: bool) -> list[dict[str, Any]]:
-        """The rows of a SELECT, each value with its lexical form as ``.value``."""
-        ...
+# the rows of a SELECT over the store's own dataset (its default graph as it is), each value with
+# its lexical form as ``.value``
+Select = Callable[[str], list[dict[str, Any]]]
 
 
 def count(select: Select, limit: int | None = None) -> Counts:
@@ -65,12 +69,12 @@ def count(select: Select, limit: int | None = None) -> Counts:
     of the first ``limit`` (``LISTED_GRAPHS``) of them."""
     limit = LISTED_GRAPHS if limit is None else limit
 
-    def number(sparql: str, union: bool = False) -> int:
-        return int(select(sparql, union)[0]["n"].value)
+    def number(sparql: str) -> int:
+        return int(select(sparql)[0]["n"].value)
 
-    rows = select(graph_sizes(limit), False)
+    rows = select(graph_sizes(limit))
     return Counts(
-        triples=number(UNION_TRIPLES, union=True),
+        triples=number(UNION_TRIPLES),
         quads=number(QUADS),
         named_graphs=number(GRAPH_NAMES),
         graphs={row["g"].value: int(row["n"].value) for row in rows[:limit]},
@@ -98,8 +102,8 @@ def count_store_folder(store_dir: Path) -> Counts:
 
 
 def _selecting(store: ox.Store) -> Select:
-    def select(sparql: str, union: bool) -> list[dict[str, Any]]:
-        return list(store.query(sparql, use_default_graph_as_union=union))  # type: ignore[arg-type]
+    def select(sparql: str) -> list[dict[str, Any]]:
+        return list(store.query(sparql))  # type: ignore[arg-type]
 
     return select
 

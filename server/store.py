@@ -399,7 +399,7 @@ class LinkedDataQueries:
         return [QuadRow(row["s"], row["p"], row["o"], row.get("g")) for row in rows]
 
     def counts(self, timeout: float) -> Counts:
-        return storecounts.count(lambda sparql, union: self.select(sparql, timeout, union))
+        return storecounts.count(lambda sparql: self.select(sparql, timeout, union=False))
 
 
 def incoming_windows(
