@@ -788,7 +788,7 @@ def result_truncated(headers: Sequence[tuple[str, str]]) -> bool:
 
 # the line's shapes remembered: a client repeats its path and user agent, and the server its routes
 TEMPLATES = 1024
-# strings longer than this (path and user agent together) make a line of their own, never kept
+# a line whose shape's strings (path, user agent, ...) are longer than this together is never kept
 TEMPLATE_CHARS = 1024
 # the templates kept for one cache entry: one per client and user agent asking for it
 HIT_TEMPLATES = 16
@@ -885,20 +885,21 @@ class AccessLog:
         shape = (client, "GET", path, agent, hit.route, hit.status, "hit", hit.truncated, True)
         hashed = "null" if hit.query_hash is None else f'"{hit.query_hash}"'
         fields = _fields(shape, str(hit.query_length), hashed, str(hit.sent))
-        if len(path) + len(agent) <= TEMPLATE_CHARS:
-            if len(hit.lines) >= HIT_TEMPLATES:
-                hit.lines.clear()
-            hit.lines[(client, agent)] = fields
-        return fields
+        return _kept(hit.lines, (client, agent), fields, HIT_TEMPLATES)
 
     def _template(self, shape: Shape) -> str:
-        fields = _fields(shape)
-        path, agent = shape[2], shape[3]
-        if len(path) + len(agent) <= TEMPLATE_CHARS:
-            if len(self._templates) >= TEMPLATES:
-                self._templates.clear()  # a few misses, then the shapes in use again
-            self._templates[shape] = fields
-        return fields
+        return _kept(self._templates, shape, _fields(shape), TEMPLATES)
+
+
+def _kept(templates: dict[Any, str], key: tuple[str, ...], fields: str, most: int) -> str:
+    """``fields``, kept under ``key`` unless the strings in the key (the client's among them) are
+    too long to be worth keeping; a full dictionary is emptied (a few misses, then the shapes in
+    use again)."""
+    if sum(len(part) for part in key if isinstance(part, str)) <= TEMPLATE_CHARS:
+        if len(templates) >= most:
+            templates.clear()
+        templates[key] = fields
+    return fields
 
 
 def _fields(
