@@ -43,20 +43,26 @@ def _sd(name: str) -> ox.NamedNode:
     return ox.NamedNode(SD + name)
 
 
-def counts_of(store: Store, timeout: float) -> Counts | None:
+def counts_of(store: Store, timeout: float, scan: bool = True) -> Counts | None:
     """The store's triples and graphs, for the service description and the health check: read
     or counted once per build and worker (one request counts, the others wait for it); None
-    when they could not be counted."""
+    when they could not be counted. Without ``scan``, only those already known or written
+    beside the store: the health check never waits for a count."""
     identity = store.identity
     known = _counted.get(identity)
     if known is not None and (known[1] is not None or _recent(known[0])):
         return known[1]
+    if not scan:
+        written = store.counts(timeout, scan=False)
+        if written is not None:
+            _counted[identity] = (time.monotonic(), written)
+        return written
     with _counting:
         known = _counted.get(identity)
         if known is not None and (known[1] is not None or _recent(known[0])):
             return known[1]
         try:
-            counts: Counts | None = store.counts(timeout)
+            counts = store.counts(timeout)
         except (QueryFailed, QueryTimeout, Busy, OSError) as error:
             log.warning("no counts of the store's triples and graphs: %s", error)
             counts = None

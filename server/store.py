@@ -85,8 +85,9 @@ class Store(Protocol):
         """The quads with ``iri`` as subject or object, in every graph."""
         ...
 
-    def counts(self, timeout: float) -> Counts:
-        """Triples, quads and named graphs, the first ``LISTED_GRAPHS`` of them with their sizes."""
+    def counts(self, timeout: float, scan: bool = True) -> Counts | None:
+        """Triples, quads and named graphs, the first ``LISTED_GRAPHS`` of them with their sizes:
+        as written beside the store, else counted (``scan``) or None (not ``scan``)."""
         ...
 
     @property
@@ -398,7 +399,9 @@ class LinkedDataQueries:
         )
         return [QuadRow(row["s"], row["p"], row["o"], row.get("g")) for row in rows]
 
-    def counts(self, timeout: float) -> Counts:
+    def counts(self, timeout: float, scan: bool = True) -> Counts | None:
+        if not scan:
+            return None
         return storecounts.count(lambda sparql: self.select(sparql, timeout, union=False))
 
 
@@ -519,10 +522,10 @@ class EmbeddedStore(LinkedDataQueries):
     def _message(self, request: QueryRequest) -> dict:
         return answer_message(request)
 
-    def counts(self, timeout: float) -> Counts:
+    def counts(self, timeout: float, scan: bool = True) -> Counts | None:
         """Those the loader wrote beside the store (``kgpub.storecounts``), else counted now."""
         written = storecounts.read_counts(Path(self.real_path))
-        return written if written is not None else super().counts(timeout)
+        return written if written is not None else super().counts(timeout, scan)
 
     def select(self, sparql: str, timeout: float, union: bool = True) -> list[dict[str, Term]]:
         request = QueryRequest(

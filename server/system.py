@@ -103,8 +103,9 @@ def probe(app: Services, timeout: float) -> str | None:
 
 
 def graph_counts(app: Services, timeout: float) -> dict[str, Any] | None:
-    """Triples, quads and named graphs of the build; None if they could not be counted."""
-    counts = description.counts_of(app.store, timeout)
+    """Triples, quads and named graphs of the build, when known without scanning the data
+    (``counts.json``, or counted already for the service description); else None."""
+    counts = description.counts_of(app.store, timeout, scan=False)
     if counts is None:
         return None
     return {"triples": counts.triples, "quads": counts.quads, "graphs": counts.named_graphs}

@@ -20,6 +20,8 @@ from kgpub.server import cachepolicy, loglines, observe, system, wsgi
 from kgpub.server.runtime import RUNTIME_VARIABLE, shared_runtime_dir
 from prometheus_client.parser import text_string_to_metric_families
 
+from kgpub import storecounts
+
 FIXTURE = Path(__file__).parents[1] / "e2e" / "fixtures" / "dataset.trig"
 SELECT = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 5"
 JSON_RESULTS = {"Accept": "application/sparql-results+json"}
@@ -515,6 +517,14 @@ class TestAccessLog:
 # --- /-/health -----------------------------------------------------------------------------------
 
 
+def fixture_store(folder: Path) -> Path:
+    store = ox.Store(str(folder))
+    store.bulk_load(path=str(FIXTURE), format=ox.RdfFormat.TRIG)
+    store.flush()
+    del store
+    return folder
+
+
 def fixture_counts() -> dict[str, int]:
     """Distinct triples, quads and named graphs of the fixture, counted by pyoxigraph itself."""
     store = ox.Store()
@@ -524,8 +534,12 @@ def fixture_counts() -> dict[str, int]:
 
 
 class TestHealth:
-    def test_ok_with_the_build_and_its_counts(self, app: Flask) -> None:
-        response = app.test_client().get("/-/health")
+    def test_ok_with_the_build_and_its_counts(
+        self, app_factory: Callable[..., Flask], tmp_path: Path
+    ) -> None:
+        app = app_factory(store=fixture_store(tmp_path / "store"))
+        client = app.test_client()
+        response = client.get("/-/health")
         assert response.status_code == 200
         assert response.headers["Cache-Control"] == "no-store"
         report = response.get_json()
@@ -534,6 +548,18 @@ class TestHealth:
         assert report["store"]["location"].endswith("store")
         assert report["build"]["identity"] == app.extensions["kgpub"].store.identity
         assert report["build"]["modified"].endswith("Z")
+        # no counts written beside this store, and the health check never scans the data for them
+        assert report["counts"] is None
+        # ... until the service description has counted them
+        assert client.get("/sparql", headers={"Accept": "text/turtle"}).status_code == 200
+        assert client.get("/-/health").get_json()["counts"] == fixture_counts()
+
+    def test_counts_written_by_the_loader_at_once(
+        self, app_factory: Callable[..., Flask], tmp_path: Path
+    ) -> None:
+        store = fixture_store(tmp_path / "store")
+        storecounts.count_store_folder(store)
+        report = app_factory(store=store).test_client().get("/-/health").get_json()
         assert report["counts"] == fixture_counts()
 
     def test_unavailable_when_the_store_is_missing(
@@ -586,10 +612,7 @@ class TestCachePolicy:
     def test_dumps(self, app_factory: Callable[..., Flask], tmp_path: Path) -> None:
         build = tmp_path / "build"
         build.mkdir()
-        store = ox.Store(str(build / "store"))
-        store.bulk_load(path=str(FIXTURE), format=ox.RdfFormat.TRIG)
-        store.flush()
-        del store
+        fixture_store(build / "store")
         (build / "dumps").mkdir()
         data = (
             b"<https://w3id.org/kgpub/a> <https://w3id.org/kgpub/b> <https://w3id.org/kgpub/c> .\n"
