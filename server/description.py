@@ -49,8 +49,8 @@ def counts_of(store: Store, timeout: float, scan: bool = True) -> Counts | None:
     when they could not be counted. Without ``scan``, only those already known or written
     beside the store: the health check never waits for a count."""
     identity = store.identity
-    known = _counted.get(identity)
-    if known is not None and (known[1] is not None or _recent(known[0])):
+    known = _known(identity)
+    if known is not None:
         return known[1]
     if not scan:
         written = store.counts(timeout, scan=False)
@@ -58,8 +58,8 @@ def counts_of(store: Store, timeout: float, scan: bool = True) -> Counts | None:
             _counted[identity] = (time.monotonic(), written)
         return written
     with _counting:
-        known = _counted.get(identity)
-        if known is not None and (known[1] is not None or _recent(known[0])):
+        known = _known(identity)
+        if known is not None:  # counted while this request waited
             return known[1]
         try:
             counts = store.counts(timeout)
@@ -70,8 +70,12 @@ def counts_of(store: Store, timeout: float, scan: bool = True) -> Counts | None:
         return counts
 
 
-def _recent(when: float) -> bool:
-    return time.monotonic() - when < RECOUNT_AFTER_FAILURE
+def _known(identity: str) -> tuple[float, Counts | None] | None:
+    """What was counted for the build, unless it was a failure long enough ago to try again."""
+    known = _counted.get(identity)
+    if known is None or (known[1] is None and time.monotonic() - known[0] >= RECOUNT_AFTER_FAILURE):
+        return None
+    return known
 
 
 def describe(endpoint: str, dataset: str, counts: Counts | None) -> list[ox.Triple]:
