@@ -260,8 +260,11 @@ def swap_in(settings: Settings, tmp: Path, build_id: str) -> Path:
     """Make ``tmp`` the build ``build_id`` and point ``current`` at it atomically."""
     target = settings.build_dir / build_id
     if target.exists():
-        # built before from the same input: same bytes; keep the copy servers may have open
+        # built before from the same input: same bytes; keep the copy servers may have open,
+        # with the counts a build by an older kgpub did not write beside its store
         shutil.rmtree(tmp)
+        if storecounts.read_counts(target / "store") is None:
+            storecounts.count_store_folder(target / "store")
     else:
         os.rename(tmp, target)
     link = settings.build_dir / "current"
@@ -294,7 +297,7 @@ def prune(settings: Settings, keep: str) -> None:
 
 def run(settings: Settings, stream: TextIO | None = None) -> Path:
     """``kgpub build``: the whole pipeline."""
-    progress = Progress(total=10, stream=stream)
+    progress = Progress(total=11, stream=stream)
     start = time.perf_counter()
     build = assemble(settings, progress)
     path = write(settings, build, progress)

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 from rdflib import Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
 
+from kgpub import storecounts
 from tests.conftest import ROOT
 
 BASE = "https://w3id.org/kgpub/"
@@ -34,6 +36,11 @@ def test_build_writes_store_dumps_and_reports(built: Path) -> None:
     assert {"SHA256SUMS", "void.ttl"} <= names
     assert (built / "reports" / "coverage.md").read_text("utf-8").startswith("# Coverage")
     assert (built / "store").is_dir()
+    # every step numbered out of the right total
+    log = (built.parent / "build.log").read_text("utf-8")
+    numbers = re.findall(r"^\[(\d+)/(\d+)\]", log, flags=re.MULTILINE)
+    total = int(numbers[0][1])
+    assert [(int(n), int(t)) for n, t in numbers] == [(n, total) for n in range(1, total + 1)]
 
 
 def test_sha256sums_and_manifest_match_the_files(built: Path) -> None:
@@ -158,6 +165,12 @@ def test_two_builds_are_byte_identical_and_fast(tmp_path: Path, built: Path) -> 
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert manifest(tmp_path / "a" / "current")["build_id"] == manifest(built)["build_id"]
     assert elapsed < 15, f"kgpub build took {elapsed:.1f} s"
+    # the same input again keeps the build servers may have open, and gives it the counts an
+    # older kgpub did not write
+    counts = tmp_path / "a" / "current" / "store" / "counts.json"
+    counts.unlink()
+    _build_in_subprocess(tmp_path / "a", "2")
+    assert storecounts.read_counts(counts.parent) == storecounts.count_store_folder(counts.parent)
 
 
 NIF = "http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#"
