@@ -27,6 +27,10 @@ FILE_NAME = "counts.json"  # in the store's folder
 SCHEMA = 1
 # the named graphs listed by name and size, the first by IRI (one graph per fact adds up)
 LISTED_GRAPHS = 1000
+# the distinct triples are counted in memory, about 270 bytes each (336 MB to count 1M, where
+# loading them took 976 MB): past this many quads they are not counted, so that the last step of a
+# load never needs much more memory than the loading itself (about 1.4 GB at the limit)
+DISTINCT_AT_MOST = 5_000_000
 
 QUADS = "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 # spelled out rather than asked of a store's union default graph: a remote store may have none
@@ -48,7 +52,9 @@ def graph_sizes(limit: int) -> str:
 
 @dataclass(frozen=True)
 class Counts:
-    triples: int  # distinct triples in the union of all graphs (the endpoint's default graph)
+    # distinct triples in the union of all graphs (the endpoint's default graph); None when there
+    # were too many quads to count them (``DISTINCT_AT_MOST``)
+    triples: int | None
     quads: int  # statements in all graphs, the store's default graph included
     named_graphs: int
     graphs: dict[str, int]  # named graph -> its triples, the first ``LISTED_GRAPHS`` by IRI
@@ -64,21 +70,30 @@ class Counts:
 Select = Callable[[str], list[dict[str, Any]]]
 
 
-def count(select: Select, limit: int | None = None) -> Counts:
-    """Four queries: the quads, the union's distinct triples, the named graphs, and the sizes
-    of the first ``limit`` (``LISTED_GRAPHS``) of them."""
+def count(select: Select, limit: int | None = None, distinct_at_most: int | None = None) -> Counts:
+    """Four queries: the quads, the union's distinct triples (up to ``distinct_at_most`` quads,
+    ``DISTINCT_AT_MOST``), the named graphs, and the sizes of the first ``limit``
+    (``LISTED_GRAPHS``) of them."""
     limit = LISTED_GRAPHS if limit is None else limit
+    most = DISTINCT_AT_MOST if distinct_at_most is None else distinct_at_most
 
     def number(sparql: str) -> int:
         return int(select(sparql)[0]["n"].value)
 
+    quads = number(QUADS)
     rows = select(graph_sizes(limit))
     return Counts(
-        triples=number(UNION_TRIPLES),
-        quads=number(QUADS),
+        triples=number(UNION_TRIPLES) if quads <= most else None,
+        quads=quads,
         named_graphs=number(GRAPH_NAMES),
         graphs={row["g"].value: int(row["n"].value) for row in rows[:limit]},
     )
+
+
+def summary(counts: Counts) -> str:
+    """The counts in a line of progress."""
+    triples = f"{counts.triples:,} triples" if counts.triples is not None else "triples not counted"
+    return f"{triples}, {counts.quads:,} quads, {counts.named_graphs:,} named graphs"
 
 
 def count_store_folder(store_dir: Path) -> Counts:
@@ -117,7 +132,7 @@ def read_counts(store_dir: Path) -> Counts | None:
             return None
         graphs = document["graphs"]
         return Counts(
-            triples=int(document["triples"]),
+            triples=None if document["triples"] is None else int(document["triples"]),
             quads=int(document["quads"]),
             named_graphs=int(document["named_graphs"]),
             graphs={str(name): int(size) for name, size in graphs.items()},

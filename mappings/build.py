@@ -226,7 +226,7 @@ def write(settings: Settings, build: Build, progress: Progress) -> Path:
             )
         with progress.step("counting the triples and graphs"):
             counts = storecounts.count_store_folder(tmp / "store")
-            progress.note(f"{counts.triples:,} triples in {counts.named_graphs:,} named graphs")
+            progress.note(storecounts.summary(counts))
         with progress.step("writing reports and manifest"):
             rows = [r for a in build.articles for r in coverage.rows(a)]
             reports = tmp / "reports"

@@ -226,10 +226,7 @@ def load(
         out.flush()
         t0 = time.perf_counter()
         counts = storecounts.count_store_folder(tmp)
-        out.write(
-            f" {counts.triples:,} triples in {counts.named_graphs:,} named graphs "
-            f"in {time.perf_counter() - t0:.1f} s\n"
-        )
+        out.write(f" {storecounts.summary(counts)} in {time.perf_counter() - t0:.1f} s\n")
         if store_dir.exists():
             shutil.rmtree(store_dir)
         tmp.rename(store_dir)

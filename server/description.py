@@ -121,7 +121,8 @@ def _dataset(service: ox.BlankNode, dataset: str, counts: Counts | None) -> list
     ]
     if counts is None:
         return triples
-    triples.append(ox.Triple(default, VOID_TRIPLES, _integer(counts.triples)))
+    if counts.triples is not None:
+        triples.append(ox.Triple(default, VOID_TRIPLES, _integer(counts.triples)))
     if counts.more_graphs:
         triples.append(
             ox.Triple(

@@ -144,6 +144,30 @@ def test_many_graphs_are_counted_and_the_first_listed(
     assert f"{total} named graphs" in note and "GRAPH ?g" in note
 
 
+def test_too_many_quads_to_count_distinct_triples(
+    app_factory: Callable[..., Flask], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "store"
+    load([FIXTURE], store, stream=io.StringIO())
+    store_counts = storecounts.count(selecting(store), distinct_at_most=35)  # the fixture: 36
+    assert (store_counts.triples, store_counts.quads, store_counts.named_graphs) == (None, 36, 4)
+    # the server's own count of a store without the file, held to the same limit
+    (store / storecounts.FILE_NAME).unlink()
+    monkeypatch.setattr(storecounts, "DISTINCT_AT_MOST", 35)
+    app = app_factory(store=store)
+    graph, dataset = described(app_factory, store)
+    assert graph.value(graph.value(dataset, SD.defaultGraph), VOID.triples) is None
+    names = list(graph.objects(dataset, SD.namedGraph))
+    assert len(names) == 4  # the named graphs are listed with their sizes all the same
+    health = app.test_client().get("/-/health").get_json()
+    assert health["counts"] == {"triples": None, "quads": 36, "graphs": 4}
+
+
+def selecting(store: Path) -> storecounts.Select:
+    opened = ox.Store.read_only(str(store))
+    return lambda sparql: list(opened.query(sparql))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("changes", "described_triples"),
     [
