@@ -275,7 +275,8 @@ def choose_formats(
         if all(fmt is None for fmt in formats.values()):
             # no format of any answer has that name: a typo, not a preference to negotiate
             raise errors.BadRequest(
-                f"format={values[0][:40]} names no format of this endpoint; use one of "
+                f"{values[0][:40]!r} names no format of this endpoint (format= or output=); "
+                "use one of "
                 f"{', '.join(FORMAT_NAMES)} (or a media type)"
             )
         return formats, False

@@ -128,7 +128,7 @@ def test_a_format_typed_into_the_address_bar(client: FlaskClient) -> None:
 
 def test_a_format_name_nothing_has(client: FlaskClient) -> None:
     response = client.get("/sparql", query_string={"query": "ASK {}", "format": "jsonn"})
-    assert_readable_error(response, 400, "format=jsonn names no format")
+    assert_readable_error(response, 400, "'jsonn' names no format")
     assert "json, xml, csv, tsv, ttl" in response.get_data(as_text=True)
     # a format that exists but cannot carry this kind of answer is a matter of negotiation
     construct = "CONSTRUCT WHERE { ?s ?p ?o }"

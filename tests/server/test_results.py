@@ -142,7 +142,7 @@ def test_not_acceptable_lists_offers(client: FlaskClient) -> None:
     # a format= name no answer has is a mistake in the request, told with the names there are
     response = get(client, SELECT, format="png")
     assert response.status_code == 400
-    assert "format=png names no format" in response.get_data(as_text=True)
+    assert "'png' names no format" in response.get_data(as_text=True)
 
 
 def test_sparqlwrapper_style_parameters(client: FlaskClient) -> None:
