@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,11 @@ GRAPH_NAMES = "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }
 
 
 def graph_sizes(limit: int) -> str:
-    """The first ``limit`` named graphs by IRI with their triples (one more, to tell if there
-    are others)."""
+    """The first ``limit`` named graphs by IRI with their triples (how many there are in all is
+    ``GRAPH_NAMES``)."""
     return (
         "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } "
-        f"GROUP BY ?g ORDER BY ?g LIMIT {int(limit) + 1}"
+        f"GROUP BY ?g ORDER BY ?g LIMIT {int(limit)}"
     )
 
 
@@ -86,7 +86,7 @@ def count(select: Select, limit: int | None = None, distinct_at_most: int | None
         triples=number(UNION_TRIPLES) if quads <= most else None,
         quads=quads,
         named_graphs=number(GRAPH_NAMES),
-        graphs={row["g"].value: int(row["n"].value) for row in rows[:limit]},
+        graphs={row["g"].value: int(row["n"].value) for row in rows},
     )
 
 
@@ -100,14 +100,7 @@ def count_store_folder(store_dir: Path) -> Counts:
     """Count a closed store and write ``counts.json`` into its folder (by rename: whole or not
     at all)."""
     counts = count(_selecting(ox.Store.read_only(str(store_dir))))  # closed when dropped
-    document = {
-        "schema": SCHEMA,
-        "data": store_fingerprint(store_dir),
-        "triples": counts.triples,
-        "quads": counts.quads,
-        "named_graphs": counts.named_graphs,
-        "graphs": counts.graphs,
-    }
+    document = {"schema": SCHEMA, "data": store_fingerprint(store_dir), **asdict(counts)}
     handle, tmp = tempfile.mkstemp(prefix=".counts-", dir=store_dir)
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump(document, file, indent=1)
