@@ -8,13 +8,14 @@ its traceback and answered by a plain 500: no traceback, no debugger, ever.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .formats import HTML, OFFERED, Format, Kind, negotiate, offered_list
 from .pool import Busy, QueryFailed, QueryTimeout
+from .queryhints import explain
 from .querytext import error_position
 
 log = logging.getLogger(__name__)
@@ -102,13 +103,16 @@ KIND_NAMES = {
 }
 
 
-def syntax_error(message: str, query: str) -> BadRequest:
-    """Oxigraph's message with the line and column spelt out and the line shown under it."""
+def syntax_error(message: str, query: str, prefixes: Mapping[str, str] | None = None) -> BadRequest:
+    """Oxigraph's message with the line and column spelt out, said for people (``queryhints``:
+    ``prefixes`` are those the hint for an undeclared one may offer), and the line shown under
+    it."""
     position = error_position(message)
     if position is None:
         return BadRequest(f"syntax error in the query: {message}")
     line, column = position
     detail = message.split(": ", 1)[1] if ": " in message else message
+    detail = explain(detail, query, line, column, prefixes or {})
     text = f"syntax error in the query at line {line}, column {column}: {detail}"
     lines = query.splitlines()
     if 1 <= line <= len(lines):
@@ -116,9 +120,11 @@ def syntax_error(message: str, query: str) -> BadRequest:
     return BadRequest(text)
 
 
-def from_query_failure(error: QueryFailed, query: str, timeout: float) -> HttpError:
+def from_query_failure(
+    error: QueryFailed, query: str, timeout: float, prefixes: Mapping[str, str] | None = None
+) -> HttpError:
     if error.kind == "syntax":
-        return syntax_error(error.message, query)
+        return syntax_error(error.message, query, prefixes)
     if error.kind == "bad_request":
         return BadRequest(error.message)
     if error.kind == "not_acceptable":

@@ -198,3 +198,37 @@ def error_position(message: str) -> tuple[int, int] | None:
     """(line, column) from an Oxigraph syntax error such as ``error at 3:17: expected ...``."""
     match = _POSITION.search(message)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+_PAIRS = {"}": "{", ")": "(", "]": "["}
+
+
+@dataclass(frozen=True)
+class Unclosed:
+    """A delimiter of a query left open (a quote, a bracket) or a bracket closing nothing."""
+
+    char: str
+    offset: int
+    closed_wrongly_at: int | None = None  # where another bracket closes it: {(} has "(" at 1, 2
+
+
+def unclosed(query: str) -> Unclosed | None:
+    """The first delimiter left open or closed with nothing open: what a parser can only report
+    where it runs out of input. Strings, IRIs and comments are blanked (to spaces, so offsets
+    hold) before the brackets are matched; a quote left after that opens a string that never
+    ends."""
+    bare = _OPAQUE.sub(lambda match: " " * len(match.group(0)), query)
+    quote = min((bare.find(q) for q in "\"'" if q in bare), default=-1)
+    if quote >= 0:
+        return Unclosed(bare[quote], quote)
+    opened: list[int] = []
+    for offset, char in enumerate(bare):
+        if char in _OPEN:
+            opened.append(offset)
+        elif char in _CLOSE:
+            if not opened:
+                return Unclosed(char, offset)
+            if bare[opened[-1]] != _PAIRS[char]:
+                return Unclosed(bare[opened[-1]], opened[-1], offset)
+            opened.pop()
+    return Unclosed(bare[opened[-1]], opened[-1]) if opened else None

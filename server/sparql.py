@@ -347,7 +347,9 @@ def run(
         raise
     except QueryFailed as error:
         charge(time.monotonic() - started)
-        raise errors.from_query_failure(error, protocol.query, settings.query_timeout) from None
+        raise errors.from_query_failure(
+            error, protocol.query, settings.query_timeout, app.prefixes
+        ) from None
     except BaseException:
         charge(time.monotonic() - started)
         raise
@@ -508,7 +510,9 @@ def page_result(app: Services, protocol: ProtocolRequest) -> ResultTable:
     try:
         body = answer.whole_body()
     except QueryFailed as error:  # e.g. an answer that passed max_response_bytes on its way
-        raise errors.from_query_failure(error, protocol.query, app.settings.query_timeout) from None
+        raise errors.from_query_failure(
+            error, protocol.query, app.settings.query_timeout, app.prefixes
+        ) from None
     if answer.kind == Kind.GRAPH:
         return ResultTable(graph=body.decode("utf-8"), truncated=answer.truncated)
     return table_from_json(body, app.local_links, answer.truncated)

@@ -244,6 +244,42 @@ def test_syntax_error_says_where(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "first_line"),
+    [
+        # a prefix this endpoint knows (the ontology file declares it): the line to add
+        (
+            "SELECT ?x WHERE { ?x a schema:Person }",
+            "line 1, column 37: the prefix schema: is not declared; add this line at the top of "
+            "the query: PREFIX schema: <https://schema.org/>",
+        ),
+        # one it does not know, as in a query copied from Wikidata
+        (
+            "PREFIX kgo: <https://w3id.org/kgpub/ontology#>\nSELECT ?x {\n  ?x kgo:sameAs wd:Q5 }",
+            "line 3, column 22: the prefix wd: is not declared; add PREFIX wd: <...> at the top",
+        ),
+        ("SELECT * { ?s <a b> ?o }", "<a b> is not a valid IRI: an IRI has no spaces"),
+        ("SELECT * WHERE {\n  ?s ?p ?o .\n", 'the "{" on line 1 is not closed by a "}"'),
+        ("SELECT * { ?s ?p ?o } }", 'the "}" on line 1 closes nothing'),
+        (
+            "SELECT * {\n  ?s ?p ?o FILTER(regex(?o, 'a') }",
+            'the "(" on line 2 is not closed by a ")" before the "}" on line 2',
+        ),
+        ('SELECT * { ?s ?p "Quito }', 'the string opened with " on line 1 is not closed'),
+        # the parser's own words, its character classes named instead of spelt as code points
+        ("SELECT * { ?s ?p ?o } LIMIT ten", "expected one of HAVING, OFFSET"),
+    ],
+)
+def test_syntax_error_says_what_to_fix(client: FlaskClient, query: str, first_line: str) -> None:
+    response = client.post("/sparql", data={"query": query})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400, text
+    assert response.mimetype == "text/plain"
+    assert first_line in text.splitlines()[0], text
+    assert "\\u{" not in text and "..=" not in text and "[_]" not in text, text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
     "request_args",
     [
         {"query_string": {"update": "INSERT DATA { <a> <b> <c> }"}},
