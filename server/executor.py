@@ -480,16 +480,18 @@ def failure_of(error: Exception) -> tuple[str, str]:
     return "internal", f"{type(error).__name__}: {error}"
 
 
-def forbid_network() -> bool:
+def forbid_network(all_threads: bool = False) -> bool:
     """Refuse IPv4/IPv6 sockets to this process from now on (Linux seccomp); False if unsupported.
 
-    A filter on ``socket(2)``: the Unix socket to the worker already exists and other socket
-    families stay allowed, so nothing but network access changes.
+    A filter on ``socket(2)``: sockets already open (the Unix socket to the worker, a web
+    worker's listening socket) and other socket families stay allowed, so nothing but network
+    access changes. ``all_threads``: the filter covers every thread the process already has
+    (a web worker's, started by its HTTP server), not only the calling one and its future threads.
     """
-    arches = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+    arches = {"x86_64": (0xC000003E, 41, 317), "aarch64": (0xC00000B7, 198, 277)}
     if sys.platform != "linux" or platform.machine() not in arches:
         return False
-    audit_arch, nr_socket = arches[platform.machine()]
+    audit_arch, nr_socket, nr_seccomp = arches[platform.machine()]
 
     class SockFilter(ctypes.Structure):
         _fields_ = (
@@ -520,6 +522,10 @@ def forbid_network() -> bool:
     pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
     if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
         return False
+    if all_threads:
+        # seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, ...): every thread at once
+        # (the kernel gives them no_new_privs too), or none and a nonzero answer
+        return libc.syscall(nr_seccomp, 1, 1, ctypes.byref(fprog)) == 0
     return libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) == 0
 
 

@@ -25,7 +25,12 @@ _OPAQUE = re.compile(
     r'|"(?:[^"\\\n\r]|\\.)*"'
     r"|'(?:[^'\\\n\r]|\\.)*'"
     r'|<[^<>"{}|^`\\\x00-\x20]*>'
-    r"|#[^\n\r]*",
+    r"|#[^\n\r]*"
+    # an escaped character of a prefixed name (ex:a\#b, ex:a\'b): no comment or string starts
+    # there, and it is still part of that name
+    r"|\\."
+    # a language tag ("x"@from): never a keyword
+    r"|@[A-Za-z][A-Za-z0-9\-]*",
     re.DOTALL,
 )
 # a keyword is a bare word: not a variable (?service), not part of a prefixed name (ex:service,
@@ -33,7 +38,10 @@ _OPAQUE = re.compile(
 # local name such as ex:a.service is taken for the keyword: a refusal, never a missed SERVICE.
 _SERVICE = re.compile(r"(?<![\w?$:])service(?![\w:\-])", re.IGNORECASE)
 _FROM = re.compile(r"(?<![\w?$:.\-])from(?![\w:\-])", re.IGNORECASE)
-_PROLOGUE = re.compile(r"\s*(?:(?:base\s*<>|prefix\s*[\w.\-]*:\s*<>)\s*)*", re.IGNORECASE)
+# the version declaration's string is blanked like any other, so VERSION stands alone
+_PROLOGUE = re.compile(
+    r"\s*(?:(?:base\s*<>|prefix\s*[\w.\-]*:\s*<>|version(?![\w:\-]))\s*)*", re.IGNORECASE
+)
 # the functions whose value changes from one run to the next, and with it a query's work
 _VARYING = re.compile(r"(?<![\w?$:])(?:now|rand|uuid|struuid)(?![\w:\-])", re.IGNORECASE)
 _UPDATE = re.compile(
@@ -188,6 +196,8 @@ def _blank(match: re.Match[str]) -> str:
     token = match.group(0)
     if token.startswith("<"):
         return " <> "
+    if token.startswith("\\"):
+        return "__"  # a name character, so the prefixed name stays one word
     return " "
 
 

@@ -3,6 +3,7 @@ query or the protocol names."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from kgpub.server.store import EmbeddedStore, QueryRequest
 from tests.e2e.conftest import Listener
 
 pytestmark = pytest.mark.e2e
+EX = "PREFIX ex: <http://example.org/>"
 
 
 def test_listener_works(listener: Listener) -> None:
@@ -37,6 +39,10 @@ def test_no_request_reaches_the_listener(endpoint: str, listener: Listener) -> N
         ({"query": "SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }", "named-graph-uri": url}, 200),
         ({"query": f"DESCRIBE <{url}thing>"}, 200),
         ({"update": f"LOAD <{url}data.ttl>"}, 403),
+        # an escaped character of a prefixed name is no comment: the SERVICE after it is seen,
+        # on the first run (in a query process) and on the next ones (on the worker's thread)
+        *[({"query": f"{EX} SELECT * {{ BIND(ex:a\\#b AS ?z) SERVICE SILENT <{url}> {{}} }}"}, 403)]
+        * 4,
     ]
     for params, status in attempts:
         response = requests.post(endpoint, data=params, timeout=10)
@@ -75,3 +81,24 @@ def test_a_pool_alone_is_sealed(server) -> None:
         pool._release(executor)
     finally:
         pool.close()
+
+
+def test_the_web_workers_have_no_network(server, endpoint: str) -> None:
+    """The lock for the queries a worker runs on its own threads: a worker that has answered a
+    request refuses itself IPv4 and IPv6 sockets (a seccomp filter, shown in /proc)."""
+    if server.remote is not None:
+        pytest.skip("a worker in front of a remote store needs its connections")
+    if "Seccomp:" not in Path("/proc/self/status").read_text():
+        pytest.skip("this platform has no seccomp")
+    for _ in range(10):  # a new connection each: both workers are likely to answer
+        assert requests.get(endpoint, params={"query": "ASK {}"}, timeout=10).status_code == 200
+    time.sleep(0.3)  # access lines are written within 50 ms
+    workers = {
+        json.loads(line)["worker"]
+        for line in server.log.read_text().splitlines()
+        if line.startswith("{") and '"route":"sparql.endpoint"' in line
+    }
+    assert workers
+    for pid in workers:
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "\nSeccomp:\t2\n" in status, (pid, status)

@@ -34,6 +34,15 @@ def test_from_restricts(client: FlaskClient) -> None:
     assert values(client, f"SELECT DISTINCT ?g FROM <{ONTOLOGY}> WHERE {{ GRAPH ?g {{}} }}") == []
 
 
+def test_from_after_what_looks_like_a_comment_or_a_language_tag(client: FlaskClient) -> None:
+    # "\\#" escapes a character of a prefixed name, no comment starts there; "@from" is a
+    # language tag: neither may hide a FROM, nor pass for one
+    escaped = "PREFIX ex: <http://example.org/> SELECT (COUNT(*) AS ?n) (ex:a\\#b AS ?z)"
+    assert values(client, f"{escaped} FROM <{ONTOLOGY}> WHERE {{ ?s ?p ?o }}") == ["10"]
+    tagged = 'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o FILTER(?o != "x"@from) }'
+    assert values(client, tagged) == ["36"]
+
+
 def test_from_named_restricts(client: FlaskClient) -> None:
     query = f"SELECT DISTINCT ?g FROM NAMED <{F1}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}"
     assert values(client, query) == [F1]

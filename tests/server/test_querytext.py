@@ -18,6 +18,10 @@ from kgpub.server.querytext import error_position, scan
         "SELECT * { SERVIC\\U00000045 <http://x/> { ?s ?p ?o } }",
         "SELECT * {\n# a comment\nSERVICE <http://x/> {}\n}",
         'SELECT * { ?s ?p "a \\" quote" . SERVICE <http://x/> {} }',
+        # an escaped character of a prefixed name opens no comment and no string
+        "SELECT * { BIND(ex:a\\#b AS ?z) SERVICE SILENT <http://x/> { ?s ?p ?o } }",
+        "SELECT * { BIND(ex:a\\'b AS ?z) SERVICE <http://x/> { ?s ?p ?o } }",
+        "SELECT * { ?s ex:p\\\"x ?o . SERVICE <http://x/> {} }",
     ],
 )
 def test_service_is_found(query: str) -> None:
@@ -36,6 +40,8 @@ def test_service_is_found(query: str) -> None:
         "PREFIX ex: <http://x/> SELECT * WHERE { ?s ex:service ?o }",
         "PREFIX service: <http://x/> SELECT * WHERE { ?s service:p ?o }",
         "SELECT * WHERE { _:service ?p ?o }",
+        'SELECT * WHERE { ?s ?p "x"@service }',
+        "SELECT * WHERE { ?s ex:a\\.service ?o }",
     ],
 )
 def test_service_is_not_imagined(query: str) -> None:
@@ -51,6 +57,8 @@ def test_service_is_not_imagined(query: str) -> None:
         ("SELECT * { ?s ?p ?o }", False),
         ("SELECT ?from { ?from ?p 'FROM' } # FROM <x>", False),
         ("PREFIX from: <http://x/> SELECT * { ?s from:p ?o }", False),
+        ("SELECT (ex:a\\#b AS ?z) FROM ex:g WHERE { ?s ?p ?o }", True),
+        ('SELECT * WHERE { ?s ?p ?o FILTER(?o != "x"@from) }', False),
     ],
 )
 def test_dataset_clauses(query: str, names_dataset: bool) -> None:
@@ -69,6 +77,9 @@ def test_dataset_clauses(query: str, names_dataset: bool) -> None:
         ("SELECT * { ?s ?p ?o }", False),
         ("PREFIX insert: <http://x/> SELECT * { ?s insert:p ?o }", False),
         ("ASK { }", False),
+        ('VERSION "1.2" INSERT DATA { <a> <b> <c> }', True),
+        ("PREFIX ex: <http://x/> VERSION '1.2' CLEAR ALL", True),
+        ('VERSION "1.2" SELECT * { ?s ?p ?o }', False),
     ],
 )
 def test_updates(query: str, update: bool) -> None:
@@ -128,3 +139,8 @@ def test_functions_whose_value_changes_between_runs(query: str, varies: bool) ->
 )
 def test_relative_iris(query: str, relative: bool) -> None:
     assert scan(query).relative_iri is relative
+
+
+def test_nesting_behind_an_escaped_character_is_counted() -> None:
+    query = "SELECT * WHERE { BIND(ex:a\\#b AS ?z) " + "{" * 500 + "}" * 500 + " }"
+    assert scan(query).too_complex is not None
