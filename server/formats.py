@@ -235,10 +235,13 @@ def negotiate(accept: str | None, offered: Sequence[Format]) -> Format | None:
 
 
 def _weight(ranges: Iterable[MediaRange], fmt: Format) -> tuple[float, int] | None:
-    """(q, specificity) of the most specific range matching any media type of ``fmt``."""
+    """(q, specificity) of the most specific range matching ``fmt``: an exact range matches any
+    of its media types, a ``type/*`` range only the one the answer is labelled with (``text/*``
+    takes no SPARQL XML answer for its alias ``text/xml``)."""
     found: tuple[int, float] | None = None
     for media_range in ranges:
-        if not any(media_range.matches(m) for m in fmt.media_types):
+        names = fmt.media_types if media_range.specificity == 2 else (fmt.media_type,)
+        if not any(media_range.matches(m) for m in names):
             continue
         key = (media_range.specificity, media_range.q)
         if found is None or key[0] > found[0] or (key[0] == found[0] and key[1] > found[1]):

@@ -53,8 +53,13 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
         # exact beats type/* beats */* at the same weight
         ("text/*, text/tab-separated-values", RESULT_FORMATS, "tsv"),
         ("*/*, application/trig", GRAPH_FORMATS, "trig"),
-        ("text/*", RESULT_FORMATS, "xml"),  # text/xml is one of its media types
-        ("application/*", GRAPH_FORMATS, "turtle"),  # so is application/x-turtle
+        # a type/* range takes a format by the media type its answer is labelled with, never by
+        # an alias: SPARQL XML's text/xml, Turtle's application/x-turtle
+        ("text/*", RESULT_FORMATS, "csv"),
+        ("application/*", GRAPH_FORMATS, "ntriples"),
+        ("text/*", GRAPH_FORMATS, "turtle"),
+        ("text/csv;q=0.9, text/*", RESULT_FORMATS, "tsv"),
+        ("application/*;q=0.5, text/csv;q=0.4", RESULT_FORMATS, "json"),
         # media-type parameters other than q still match
         (
             'application/ld+json;profile="http://www.w3.org/ns/json-ld#expanded"',
@@ -91,6 +96,9 @@ def test_negotiate(accept: str | None, offered: tuple, expected: str) -> None:
         ("application/sparql-results+json", GRAPH_FORMATS),
         ("*/*;q=0", GRAPH_FORMATS),
         ("text/html", RESULT_FORMATS),
+        # type/* ranges never match by an alias
+        ("text/*", (FORMATS["json"], FORMATS["xml"])),
+        ("application/*", (HTML,)),
     ],
 )
 def test_negotiate_none(accept: str, offered: tuple) -> None:

@@ -71,7 +71,7 @@ def page(client: FlaskClient, path: str) -> str:
         ("application/x-turtle", ".ttl"),
         ("text/*", ".ttl"),
         ("application/n-triples", ".nt"),
-        ("application/*", ".ttl"),  # Turtle has application/ aliases too
+        ("application/*", ".nt"),  # the first labelled application/: no alias of Turtle counts
         ("application/ld+json", ".jsonld"),
         ('application/ld+json;profile="http://www.w3.org/ns/json-ld#compacted"', ".jsonld"),
         ("application/json", ".jsonld"),
