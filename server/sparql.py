@@ -142,6 +142,10 @@ def url_params(query_string: str, limit: int) -> list[tuple[str, str]]:
         raise errors.UriTooLong(
             f"the URL is longer than {limit} bytes; send the query with POST instead"
         )
+    if not query_string.isascii():
+        # a URL should carry non-ASCII text percent-encoded, but clients also send it raw: the
+        # WSGI string holds those bytes as Latin-1, so they are read again as the UTF-8 they are
+        query_string = _utf8(query_string.encode("latin-1"), "URL")
     return _parse_pairs(query_string, "URL")
 
 

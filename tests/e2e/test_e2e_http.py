@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import http.client
 import json
+import socket
 import threading
 import time
 from urllib.parse import quote, urlsplit
@@ -92,6 +93,26 @@ def test_bad_requests(server, method, path, body, headers, status, word) -> None
     assert_text_error(got, got_headers, got_body, status, word)
     if status == 405:
         assert "POST" in got_headers["allow"] and "GET" in got_headers["allow"]
+
+
+def test_raw_utf8_in_the_url_is_read_as_utf8(server) -> None:
+    """Clients should percent-encode non-ASCII text in a URL, but some send it raw: it is the
+    UTF-8 it looks like, not Latin-1."""
+    text = "東京 ñ"
+    encoded = quote(f'SELECT ?x WHERE {{ BIND("{text}" AS ?x) }}')
+    path = "/sparql?query=" + encoded.replace(quote(text), text.replace(" ", "%20"))
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(
+            b"GET " + path.encode("utf-8") + b" HTTP/1.1\r\nHost: localhost\r\n"
+            b"Accept: application/sparql-results+json\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    assert json.loads(body)["results"]["bindings"] == [{"x": {"type": "literal", "value": text}}]
 
 
 def test_very_long_url_is_refused_not_crashed(server) -> None:

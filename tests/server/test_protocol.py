@@ -105,6 +105,16 @@ def test_body_not_utf8(client: FlaskClient) -> None:
     assert_readable_error(response, 400, "UTF-8")
 
 
+def test_raw_utf8_in_the_url(client: FlaskClient) -> None:
+    # the WSGI string of a URL holds its bytes as Latin-1: raw UTF-8 is read as the UTF-8 it is
+    raw = 'query=ASK { ?s ?p "estado de excepción"@es }'.encode().decode("latin-1")
+    response = client.get("/sparql", environ_overrides={"QUERY_STRING": raw})
+    assert json.loads(response.data)["boolean"] is True
+    raw = 'query=ASK { ?s ?p "é" }'.encode("latin-1").decode("latin-1")  # raw, but not UTF-8
+    response = client.get("/sparql", environ_overrides={"QUERY_STRING": raw})
+    assert_readable_error(response, 400, "URL is not valid UTF-8")
+
+
 def test_url_not_utf8(client: FlaskClient) -> None:
     response = client.get("/sparql?query=ASK%20%7B%20%3Fs%20%3Fp%20%22%E9%22%20%7D")
     assert_readable_error(response, 400, "UTF-8")

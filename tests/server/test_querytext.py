@@ -21,7 +21,7 @@ from kgpub.server.querytext import error_position, scan
         # an escaped character of a prefixed name opens no comment and no string
         "SELECT * { BIND(ex:a\\#b AS ?z) SERVICE SILENT <http://x/> { ?s ?p ?o } }",
         "SELECT * { BIND(ex:a\\'b AS ?z) SERVICE <http://x/> { ?s ?p ?o } }",
-        "SELECT * { ?s ex:p\\\"x ?o . SERVICE <http://x/> {} }",
+        'SELECT * { ?s ex:p\\"x ?o . SERVICE <http://x/> {} }',
     ],
 )
 def test_service_is_found(query: str) -> None:
