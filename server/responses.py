@@ -43,15 +43,17 @@ def cors(response: Response) -> None:
 
 
 def compress(response: Response) -> None:
+    """gzip when the client takes it. A HEAD gets the headers its GET would (RFC 9110 9.3.2):
+    the encoding, and the length of the compressed body it does not send."""
     if (
-        request.method == "HEAD"
-        or response.direct_passthrough
+        response.direct_passthrough
         or "Content-Encoding" in response.headers
         or not accepts_gzip(request.environ)
     ):
         return
     if response.is_streamed:
-        response.response = gzip_stream(response.response)
+        if request.method != "HEAD":  # a HEAD's stream is closed unread: nothing to wrap
+            response.response = gzip_stream(response.response)
     else:
         data = response.get_data()
         if len(data) < GZIP_MIN_BYTES:

@@ -70,7 +70,7 @@ def worker_app() -> WsgiApp:
     if settings.pin_workers and shared:
         affinity.balance(Path(shared) / "affinity", worker_count(settings))
     app = create_app(settings).wsgi_app
-    return app if settings.backend else sealed_from_first_request(app)
+    return sealed_from_first_request(app) if shared and not settings.backend else app
 
 
 def sealed_from_first_request(app: WsgiApp) -> WsgiApp:

@@ -133,6 +133,13 @@ def test_cors_and_gzip(server) -> None:
     assert headers["access-control-allow-origin"] == "*"
     assert headers["content-encoding"] == "gzip"
     assert len(json.loads(gzip.decompress(body))["results"]["bindings"]) == 36
+    # HEAD: the headers of that GET, no body
+    status, head_headers, head_body = request(
+        server.url, "HEAD", "/sparql?query=" + quote(query), headers={"Accept-Encoding": "gzip"}
+    )
+    assert (status, head_body) == (200, b"")
+    for name in ("content-type", "content-encoding", "content-length", "vary"):
+        assert head_headers.get(name) == headers.get(name), name
     status, headers, _ = request(
         server.url,
         "OPTIONS",

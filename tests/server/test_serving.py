@@ -58,6 +58,8 @@ class TestSettingsForWorkers:
             lambda status, headers, exc_info=None: statuses.append(status),
         )
         assert b"".join(body) == b"ok" and statuses == ["200 OK"]
+        # only the workers of ``kgpub serve`` close their network; this process keeps it
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
 
     def test_granian_options(self) -> None:
         settings = Settings.load(
