@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import threading
 import time
@@ -41,6 +42,8 @@ import pyoxigraph as ox
 from . import executor as protocol
 from .pool import Answer, QueryFailed, QueryTimeout, opening_answer
 from .runtime import PerProcess
+
+log = logging.getLogger(__name__)
 
 # queries remembered per worker, and the longest query text remembered (a few KiB at most)
 ENTRIES = 2048
@@ -126,7 +129,42 @@ class InlineQueries:
 
     def _handle(self) -> ox.Store:
         """The worker's read-only handle, opened on its first light query (after the fork)."""
-        return self._stores.get(self.store_path, ox.Store.read_only)
+        return self._stores.get(self.store_path, _open_without_network)
+
+
+def _open_without_network(path: str) -> ox.Store:
+    WORKER_NETWORK.close_if_armed()
+    return ox.Store.read_only(path)
+
+
+class NetworkLock:
+    """Closes this process's network (``executor.forbid_network``, every thread at once) before it
+    runs a query itself, once ``arm`` said it is a web worker of ``kgpub serve``.
+
+    The query check refuses SERVICE and LOAD, and the query processes have no network, but a
+    query the worker runs here has only passed through such a process once: a ``SERVICE SILENT``
+    the check failed to see would have ended well there, its failure silenced, and reached out
+    from here the next time. A worker cannot close its network when it starts: its HTTP server
+    opens sockets after the app is made. It needs none to run a query on its embedded store (a
+    remote store's queries never run here)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def close_if_armed(self) -> None:
+        with self._lock:
+            if self.armed and not self.closed:
+                if not protocol.forbid_network(all_threads=True):
+                    log.warning("this platform cannot close the network of the web workers")
+                self.closed = True
+
+
+WORKER_NETWORK = NetworkLock()
 
 
 class QueryThreads:

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from kgpub.settings import Settings
 
-from . import affinity, allocator, create_app, executor
+from . import affinity, allocator, create_app, inline
 from .observe import ACCESS_LOGGER
 from .remote import check_backend_url
 from .runtime import RUNTIME_VARIABLE, shared_runtime_dir
@@ -69,34 +68,10 @@ def worker_app() -> WsgiApp:
     shared = os.environ.get(RUNTIME_VARIABLE)  # set by ``serve``: this is one of its workers
     if settings.pin_workers and shared:
         affinity.balance(Path(shared) / "affinity", worker_count(settings))
-    app = create_app(settings).wsgi_app
-    return sealed_from_first_request(app) if shared and not settings.backend else app
-
-
-def sealed_from_first_request(app: WsgiApp) -> WsgiApp:
-    """``app``, in a worker whose network closes before it answers anything.
-
-    The query check refuses SERVICE and LOAD, and the query processes are sealed, but a query
-    known to be light runs on the worker's own threads: a SERVICE the check failed to see would
-    reach out from there. The HTTP server opens its sockets while the worker starts, after the
-    app is made, so the worker closes the network when the first request comes (every thread at
-    once). A remote store (``backend``) is the one case that needs connections."""
-    lock = threading.Lock()
-    sealed = False
-
-    def seal() -> None:
-        nonlocal sealed
-        with lock:
-            if not sealed and not executor.forbid_network(all_threads=True):
-                log.warning("this platform cannot close the network of the web workers")
-            sealed = True
-
-    def sealed_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not sealed:
-            seal()
-        return app(environ, start_response)
-
-    return sealed_app
+    if shared:
+        # the network closes before this worker runs a query itself (``inline``)
+        inline.WORKER_NETWORK.arm()
+    return create_app(settings).wsgi_app
 
 
 # how granian reports a response body that raised; ours raise only to cut an answer short once
