@@ -1,13 +1,31 @@
 """What the endpoint must know about a query's text before it runs.
 
-Oxigraph does not expose its parsed algebra to Python, so three facts come from a lexical scan that
-follows the SPARQL 1.1 grammar's terminals: does the query use ``SERVICE`` (refused: no outbound
-requests), does it name its own dataset with ``FROM``/``FROM NAMED`` (then the union default graph
-must not override it), and is it an update (refused: read-only). A fourth says whether it calls a
-function whose value changes between runs (``NOW()``, ``RAND()``...): such a query is never taken
-for light on the strength of an earlier run (``inline``). The scan first undoes codepoint
-escapes (``\\u0053ERVICE``), as the SPARQL parser does, then blanks out comments, strings and IRIs,
-so a keyword inside them never counts. When in doubt it errs toward refusing.
+Oxigraph does not expose its parsed algebra to Python, so these facts come from a lexical scan:
+does the query use ``SERVICE`` (refused: no outbound requests), does it name its own dataset with
+``FROM``/``FROM NAMED`` (then the union default graph must not override it), is it an update
+(refused: read-only), how deep does it nest and how long are its chains (refused past a limit,
+before Oxigraph's recursive parser overflows its stack), and does it call a function whose value
+changes between runs (``NOW()``, ``RAND()``...: such a query is never taken for light on the
+strength of an earlier run, ``inline``).
+
+The scan reads the text as Oxigraph's parser does, and where a reading could differ it also takes
+the other one, keeping the refusals of every reading and the deepest nesting:
+
+- strings, IRIs, comments, language tags, variables, blank node labels and the local part of
+  prefixed names are blanked (to spaces: offsets hold), so a keyword inside them never counts;
+- keywords need no space around them (``1SERVICE<...>`` and ``ASKFROM<...>`` parse), so
+  ``service`` and ``from`` count wherever they are left, glued to other words or not; a prefix
+  holding ``service`` counts when a group follows its name (``SERVICE:x {}`` parses as the
+  keyword and the name ``:x``), and one holding ``from`` outside the patterns counts unless it
+  calls a function;
+- Oxigraph decodes codepoint escapes (``\\u0022``) inside strings and IRIs only, the SPARQL grammar
+  everywhere first: the text is read both ways;
+- inside parentheses, ``<`` after an operand may be a comparison (``FILTER(1<2)``), not the start
+  of an IRI: the text is also read that way.
+
+The price of never missing one: a query whose prefix holds ``service`` before a group is refused,
+and one that calls no function through a prefix holding ``from`` outside its patterns loses the
+union default graph.
 """
 
 from __future__ import annotations
@@ -17,36 +35,41 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
-# one alternation so that whichever starts first wins: a '#' inside a string is not a comment and
-# a quote inside a comment opens no string
-_OPAQUE = re.compile(
-    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+_NAME = r"[\w\u00B7\u00C0-\uFFFF]"
+_IRI_PATTERN = r'<[^<>"{}|^`\\\x00-\x20]*>'
+# the tokens a reading blanks, in one alternation so that whichever starts first wins: a '#'
+# inside a string is not a comment, a quote inside a comment opens no string
+_TOKEN = re.compile(
+    r'(?P<string>"""(?:[^"\\]|\\.|"(?!""))*"""'
     r"|'''(?:[^'\\]|\\.|'(?!''))*'''"
     r'|"(?:[^"\\\n\r]|\\.)*"'
-    r"|'(?:[^'\\\n\r]|\\.)*'"
-    r'|<[^<>"{}|^`\\\x00-\x20]*>'
-    r"|#[^\n\r]*"
-    # an escaped character of a prefixed name (ex:a\#b, ex:a\'b): no comment or string starts
-    # there, and it is still part of that name
-    r"|\\."
-    # a language tag ("x"@from): never a keyword
-    r"|@[A-Za-z][A-Za-z0-9\-]*",
+    r"|'(?:[^'\\\n\r]|\\.)*')"
+    rf"|(?P<iri>{_IRI_PATTERN})"
+    r"|(?P<comment>#[^\n\r]*)"
+    r"|(?P<lang>@[A-Za-z][A-Za-z0-9\-]*)"
+    rf"|(?P<var>[?$]{_NAME}+)"
+    rf"|(?P<blank>_:(?:{_NAME}|[.\-])*)"
+    # a prefixed name keeps its prefix; its local part (escapes and all: ex:a\#b) is blanked
+    rf"|(?P<pname>(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:)(?:{_NAME}|[.\-:%]|\\.)*"
+    # an escape outside a name is no comment or string either
+    r"|(?P<escape>\\.)",
     re.DOTALL,
 )
-# a keyword is a bare word: not a variable (?service), not part of a prefixed name (ex:service,
-# service:x) or a blank node label (_:service). SERVICE may follow a '.' that ends a triple, so a
-# local name such as ex:a.service is taken for the keyword: a refusal, never a missed SERVICE.
-_SERVICE = re.compile(r"(?<![\w?$:])service(?![\w:\-])", re.IGNORECASE)
-_FROM = re.compile(r"(?<![\w?$:.\-])from(?![\w:\-])", re.IGNORECASE)
+# what ends an operand: after it, inside parentheses, '<' may be a comparison
+_OPERAND_END = re.compile(r"[\w)\"'\]][ \t\r\n]*$")
+_PAREN_OR_ANGLE = re.compile(r"[()<]")
+_IRI = re.compile(_IRI_PATTERN)
+_SERVICE = re.compile(r"service", re.IGNORECASE)
+_FROM_OR_BRACE = re.compile(r"from|[{}]", re.IGNORECASE)
+_DECLARATION = re.compile(r"prefix\s*$", re.IGNORECASE)
 # the version declaration's string is blanked like any other, so VERSION stands alone
 _PROLOGUE = re.compile(
-    r"\s*(?:(?:base\s*<>|prefix\s*[\w.\-]*:\s*<>|version(?![\w:\-]))\s*)*", re.IGNORECASE
+    r"\s*(?:(?:base\s*<\s*>|prefix\s*[\w.\-]*:\s*<\s*>|version(?![\w:\-]))\s*)*", re.IGNORECASE
 )
 # the functions whose value changes from one run to the next, and with it a query's work
-_VARYING = re.compile(r"(?<![\w?$:])(?:now|rand|uuid|struuid)(?![\w:\-])", re.IGNORECASE)
-_UPDATE = re.compile(
-    r"(?:insert|delete|load|clear|drop|create|add|move|copy|with)(?![\w:\-])", re.IGNORECASE
-)
+_VARYING = re.compile(r"now|rand|uuid", re.IGNORECASE)
+_UPDATE = re.compile(r"insert|delete|load|clear|drop|create|add|move|copy|with", re.IGNORECASE)
+_WORD = frozenset("_.-")
 
 
 @dataclass(frozen=True)
@@ -87,11 +110,12 @@ MAX_NESTING = 128
 MAX_OPERATORS = 2000
 
 
-# a prefixed name may hold '-', '.' and ':' (ex:a-b); it is blanked before operators are counted
-_PREFIXED_NAME = re.compile(r"(?<![\w?$])[A-Za-z_][\w.\-]*:[\w.\-:%]*")
-# what makes the parse or the evaluation one level deeper: openers, operators, pattern keywords
+# what makes the parse or the evaluation one level deeper: openers, operators, pattern keywords,
+# and the separators of triples and of object and predicate lists (a '.' between digits is a
+# decimal point)
 _OPERATOR = re.compile(
-    r"[{(\[!^|/+*\-]|&&|(?<![\w?$:])(?:union|optional|minus|filter|bind|exists|graph)(?![\w:\-])",
+    r"[{(\[!^|/+*\-,;]|&&|(?<!\d)\.|\.(?!\d)"
+    r"|(?<![\w?$:])(?:union|optional|minus|filter|bind|exists|graph)(?![\w:\-])",
     re.IGNORECASE,
 )
 _OPEN, _CLOSE = frozenset("{(["), frozenset("})]")
@@ -130,20 +154,129 @@ def _scan_memo(query: str) -> QueryText:
 
 
 def _scan(query: str) -> QueryText:
-    text = _CODEPOINT.sub(_codepoint, query)
-    bare = _OPAQUE.sub(_blank, text)
-    prologue = _PROLOGUE.match(bare)
-    rest = bare[prologue.end() if prologue else 0 :]
+    texts = list(dict.fromkeys((query, _CODEPOINT.sub(_codepoint, query))))
+    plain = [_TOKEN.sub(_blanked, text) for text in texts]
+    readings = plain + [
+        _bare(text, comparisons=True)
+        for text, bare in zip(texts, plain, strict=True)
+        if _maybe_comparison(text, bare)
+    ]
     return QueryText(
-        uses_service=bool(_SERVICE.search(bare)),
-        names_dataset=bool(_FROM.search(bare)),
-        looks_like_update=bool(_UPDATE.match(rest)),
-        limit=_outer_limit(bare),
-        nesting=_nesting(bare),
-        operators=len(_OPERATOR.findall(_PREFIXED_NAME.sub(" ", bare))),
-        varies=bool(_VARYING.search(bare)),
-        relative_iri=_has_relative_iri(text),
+        uses_service=any(_uses_service(bare) for bare in readings),
+        # a FROM read in a comparison is in an expression: no dataset clause is there
+        names_dataset=any(_names_dataset(bare) for bare in plain),
+        looks_like_update=any(_looks_like_update(bare) for bare in plain),
+        limit=_outer_limit(plain[0]),  # Oxigraph's reading
+        nesting=max(_nesting(bare) for bare in readings),
+        operators=max(len(_OPERATOR.findall(bare)) for bare in readings),
+        varies=any(_VARYING.search(bare) for bare in readings),
+        relative_iri=any(_has_relative_iri(text) for text in texts),
     )
+
+
+def _maybe_comparison(text: str, bare: str) -> bool:
+    """Whether an IRI of the plain reading ``bare`` of ``text`` could be a comparison: inside
+    parentheses, after an operand (the offsets of the two are the same)."""
+    depth = 0
+    for match in _PAREN_OR_ANGLE.finditer(bare):
+        char = match.group(0)
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif (
+            depth > 0
+            and _IRI.match(text, match.start())
+            and _OPERAND_END.search(text, max(0, match.start() - 64), match.start())
+        ):
+            return True
+    return False
+
+
+def _bare(text: str, comparisons: bool) -> str:
+    """``text`` with its tokens blanked to spaces: an IRI keeps its ``<`` and ``>``, a prefixed
+    name its prefix, an escape becomes ``__``. ``comparisons``: inside parentheses, a ``<`` after
+    an operand is an operator, and what follows it query text."""
+    if not comparisons:
+        return _TOKEN.sub(_blanked, text)
+    parts: list[str] = []
+    position = depth = 0
+    while (match := _TOKEN.search(text, position)) is not None:
+        start, end = match.span()
+        between = text[position:start]
+        depth += between.count("(") - between.count(")")
+        if (
+            match.lastgroup == "iri"
+            and depth > 0
+            and _OPERAND_END.search(text, max(0, start - 64), start)
+        ):
+            parts.append(text[position : start + 1])
+            position = start + 1
+            continue
+        parts += (between, _blanked(match))
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _blanked(match: re.Match[str]) -> str:
+    token, kind = match.group(0), match.lastgroup
+    if kind == "iri":
+        return "<" + " " * (len(token) - 2) + ">"
+    if kind == "pname":
+        prefix = match.group("pname")
+        return prefix + " " * (len(token) - len(prefix))
+    if kind == "escape":
+        return "__"
+    return " " * len(token)
+
+
+def _uses_service(bare: str) -> bool:
+    for match in _SERVICE.finditer(bare):
+        end = _word_end(bare, match.end())
+        if end < len(bare) and bare[end] == ":":  # in a prefix: the keyword if a group follows
+            if re.match(r":\s*\{", bare[end:]):
+                return True
+            continue
+        return True
+    return False
+
+
+def _names_dataset(bare: str) -> bool:
+    """``from`` outside every brace, where the dataset clauses are, and not in a prefix being
+    declared or calling a function (``from:f(?x)``)."""
+    depth = 0
+    for match in _FROM_OR_BRACE.finditer(bare):
+        token = match.group(0)
+        if token in "{}":
+            depth += 1 if token == "{" else -1
+            continue
+        if depth > 0:
+            continue
+        start, end = _word_start(bare, match.start()), _word_end(bare, match.end())
+        if end < len(bare) and bare[end] == ":":
+            declared = _DECLARATION.search(bare, max(0, start - 32), start)
+            if declared or re.match(r":\s*\(", bare[end:]):
+                continue
+        return True
+    return False
+
+
+def _word_start(bare: str, start: int) -> int:
+    while start > 0 and (bare[start - 1].isalnum() or bare[start - 1] in _WORD):
+        start -= 1
+    return start
+
+
+def _word_end(bare: str, end: int) -> int:
+    while end < len(bare) and (bare[end].isalnum() or bare[end] in _WORD):
+        end += 1
+    return end
+
+
+def _looks_like_update(bare: str) -> bool:
+    prologue = _PROLOGUE.match(bare)
+    return bool(_UPDATE.match(bare, prologue.end() if prologue else 0))
 
 
 # an IRI reference that starts with a scheme is absolute; any other is relative
@@ -153,9 +286,8 @@ _ABSOLUTE_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*:")
 def _has_relative_iri(text: str) -> bool:
     """Whether an IRI reference outside strings and comments is relative. A comparison that
     looks like one (``?a<?b>``) counts too: then a base is given that nothing uses."""
-    for match in _OPAQUE.finditer(text):
-        token = match.group(0)
-        if token.startswith("<") and not _ABSOLUTE_IRI.match(token):
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup == "iri" and not _ABSOLUTE_IRI.match(match.group(0)):
             return True
     return False
 
@@ -191,16 +323,6 @@ def _codepoint(match: re.Match[str]) -> str:
         return match.group(0)
 
 
-def _blank(match: re.Match[str]) -> str:
-    """Keep the delimiters' kind so the prologue pattern still sees ``<>`` for an IRI."""
-    token = match.group(0)
-    if token.startswith("<"):
-        return " <> "
-    if token.startswith("\\"):
-        return "__"  # a name character, so the prefixed name stays one word
-    return " "
-
-
 _POSITION = re.compile(r"at (\d+):(\d+)")
 
 
@@ -227,7 +349,7 @@ def unclosed(query: str) -> Unclosed | None:
     where it runs out of input. Strings, IRIs and comments are blanked (to spaces, so offsets
     hold) before the brackets are matched; a quote left after that opens a string that never
     ends."""
-    bare = _OPAQUE.sub(lambda match: " " * len(match.group(0)), query)
+    bare = _bare(query, comparisons=False)
     quote = min((bare.find(q) for q in "\"'" if q in bare), default=-1)
     if quote >= 0:
         return Unclosed(bare[quote], quote)

@@ -44,6 +44,10 @@ def test_no_request_reaches_the_listener(endpoint: str, listener: Listener) -> N
         # on the first run (in a query process) and on the next ones (on the worker's thread)
         *[({"query": f"{EX} SELECT * {{ BIND(ex:a\\#b AS ?z) SERVICE SILENT <{url}> {{}} }}"}, 403)]
         * 4,
+        # a keyword needs no space around it; a codepoint escape in a string ends nothing
+        ({"query": f"SELECT * {{ ?s ?p 1SERVICE <{url}> {{}} }}"}, 403),
+        ({"query": f"PREFIX : <{url}> SELECT * {{ SERVICE:x {{}} }}"}, 403),
+        ({"query": f'SELECT * {{ BIND("a\\u0022 #" AS ?x) SERVICE <{url}> {{}} }}'}, 403),
     ]
     for params, status in attempts:
         response = requests.post(endpoint, data=params, timeout=10)
