@@ -31,6 +31,7 @@ union default graph.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -177,20 +178,28 @@ def _scan(query: str) -> QueryText:
 def _maybe_comparison(text: str, bare: str) -> bool:
     """Whether an IRI of the plain reading ``bare`` of ``text`` could be a comparison: inside
     parentheses, after an operand (the offsets of the two are the same)."""
+    return any(
+        depth > 0
+        and _IRI.match(text, match.start())
+        and _OPERAND_END.search(text, max(0, match.start() - 64), match.start())
+        for match, depth in _with_depth(_PAREN_OR_ANGLE, bare, "()")
+    )
+
+
+def _with_depth(
+    pattern: re.Pattern[str], bare: str, pair: str
+) -> Iterator[tuple[re.Match[str], int]]:
+    """The matches of ``pattern`` in ``bare`` other than the brackets ``pair`` (which the pattern
+    matches too), each with the depth of those brackets around it."""
     depth = 0
-    for match in _PAREN_OR_ANGLE.finditer(bare):
-        char = match.group(0)
-        if char == "(":
+    for match in pattern.finditer(bare):
+        token = match.group(0)
+        if token == pair[0]:
             depth += 1
-        elif char == ")":
+        elif token == pair[1]:
             depth -= 1
-        elif (
-            depth > 0
-            and _IRI.match(text, match.start())
-            and _OPERAND_END.search(text, max(0, match.start() - 64), match.start())
-        ):
-            return True
-    return False
+        else:
+            yield match, depth
 
 
 def _bare(text: str, comparisons: bool) -> str:
@@ -245,12 +254,7 @@ def _uses_service(bare: str) -> bool:
 def _names_dataset(bare: str) -> bool:
     """``from`` outside every brace, where the dataset clauses are, and not in a prefix being
     declared or calling a function (``from:f(?x)``)."""
-    depth = 0
-    for match in _FROM_OR_BRACE.finditer(bare):
-        token = match.group(0)
-        if token in "{}":
-            depth += 1 if token == "{" else -1
-            continue
+    for match, depth in _with_depth(_FROM_OR_BRACE, bare, "{}"):
         if depth > 0:
             continue
         start, end = _word_start(bare, match.start()), _word_end(bare, match.end())
@@ -304,14 +308,9 @@ def _nesting(bare: str) -> int:
 
 
 def _outer_limit(bare: str) -> int | None:
-    depth, limit = 0, None
-    for match in _BRACES_OR_LIMIT.finditer(bare):
-        token = match.group(0)
-        if token == "{":
-            depth += 1
-        elif token == "}":
-            depth -= 1
-        elif depth == 0:
+    limit = None
+    for match, depth in _with_depth(_BRACES_OR_LIMIT, bare, "{}"):
+        if depth == 0:
             limit = int(match.group(1))
     return limit
 
