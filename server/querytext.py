@@ -63,6 +63,9 @@ _IRI = re.compile(_IRI_PATTERN)
 _SERVICE = re.compile(r"service", re.IGNORECASE)
 _FROM_OR_BRACE = re.compile(r"from|[{}]", re.IGNORECASE)
 _DECLARATION = re.compile(r"prefix\s*$", re.IGNORECASE)
+# after a prefix (its local part blanked): a group, or a function's arguments
+_GROUP_AFTER_PREFIX = re.compile(r":\s*\{")
+_CALL_AFTER_PREFIX = re.compile(r":\s*\(")
 # the version declaration's string is blanked like any other, so VERSION stands alone
 _PROLOGUE = re.compile(
     r"\s*(?:(?:base\s*<\s*>|prefix\s*[\w.\-]*:\s*<\s*>|version(?![\w:\-]))\s*)*", re.IGNORECASE
@@ -244,7 +247,7 @@ def _uses_service(bare: str) -> bool:
     for match in _SERVICE.finditer(bare):
         end = _word_end(bare, match.end())
         if end < len(bare) and bare[end] == ":":  # in a prefix: the keyword if a group follows
-            if re.match(r":\s*\{", bare[end:]):
+            if _GROUP_AFTER_PREFIX.match(bare, end):
                 return True
             continue
         return True
@@ -260,7 +263,7 @@ def _names_dataset(bare: str) -> bool:
         start, end = _word_start(bare, match.start()), _word_end(bare, match.end())
         if end < len(bare) and bare[end] == ":":
             declared = _DECLARATION.search(bare, max(0, start - 32), start)
-            if declared or re.match(r":\s*\(", bare[end:]):
+            if declared or _CALL_AFTER_PREFIX.match(bare, end):
                 continue
         return True
     return False
