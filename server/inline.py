@@ -41,6 +41,7 @@ import pyoxigraph as ox
 
 from . import executor as protocol
 from .pool import Answer, QueryFailed, QueryTimeout, opening_answer
+from .querytext import scan
 from .runtime import PerProcess
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ MAX_QUERY_CHARS = 4096
 # a known query that cost more CPU time than this runs on a query thread of the worker, not on the
 # request's: the hand-off (two thread wake-ups, tens of microseconds) is small next to it
 DIRECT_SECONDS = 0.01
+# Oxigraph parses and evaluates recursively. The request's own thread is the HTTP server's, with a
+# 2 MiB stack: a chain of 2,000 operators overflows it, and that kills the whole worker. So only
+# a shallow query runs there (1,000 chained operators measured safe); the query threads get a
+# stack larger than the query processes' 8 MiB, where every known query already ran once
+DIRECT_MAX_OPERATORS = 200
+DIRECT_MAX_NESTING = 32
+QUERY_THREAD_STACK = 64 * 1024 * 1024
 
 Key = tuple[Any, ...]
 
@@ -60,6 +68,7 @@ class Known(NamedTuple):
 
     truncated: bool  # its answer was cut at the row cap
     cost: float  # CPU seconds
+    shallow: bool = False  # its parse is shallow enough for the request's own thread
 
 
 def query_key(message: dict[str, Any]) -> Key:
@@ -108,8 +117,10 @@ class InlineQueries:
             or len(key[0]) > MAX_QUERY_CHARS
         ):
             return
+        facts = scan(key[0])
+        shallow = facts.operators <= DIRECT_MAX_OPERATORS and facts.nesting <= DIRECT_MAX_NESTING
         with self._lock:
-            self._light[key] = Known(answer.truncated, cpu)
+            self._light[key] = Known(answer.truncated, cpu, shallow)
             while len(self._light) > self.entries:
                 self._light.popitem(last=False)
 
@@ -120,7 +131,7 @@ class InlineQueries:
         if not known.truncated:
             message = {**message, "small": True}
         job = functools.partial(_measured, self._handle(), message)
-        if known.cost <= DIRECT_SECONDS:
+        if known.cost <= DIRECT_SECONDS and known.shallow:
             return job()
         return self._pools.get("queries", self._new_threads).run(job, timeout)
 
@@ -172,6 +183,8 @@ class QueryThreads:
     CPU priority (``nice`` added to the worker's niceness)."""
 
     def __init__(self, size: int, nice: int) -> None:
+        # the size of the threads Python starts from now on: this pool's, as it starts them
+        threading.stack_size(max(threading.stack_size(), QUERY_THREAD_STACK))
         self._pool = ThreadPoolExecutor(
             max_workers=size,
             thread_name_prefix="kgpub-query",

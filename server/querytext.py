@@ -50,25 +50,30 @@ _TOKEN = re.compile(
     r"|(?P<lang>@[A-Za-z][A-Za-z0-9\-]*)"
     rf"|(?P<var>[?$]{_NAME}+)"
     rf"|(?P<blank>_:(?:{_NAME}|[.\-])*)"
-    # a prefixed name keeps its prefix; its local part (escapes and all: ex:a\#b) is blanked
-    rf"|(?P<pname>(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:)(?:{_NAME}|[.\-:%]|\\.)*"
+    # a prefixed name keeps its prefix; its local part (escapes and all: ex:a\#b) is blanked up
+    # to its first '.', where Oxigraph may end it (ex:a.SERVICE is ex:a . SERVICE)
+    rf"|(?P<pname>(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:)(?:{_NAME}|[\-:%]|\\.)*"
     # an escape outside a name is no comment or string either
     r"|(?P<escape>\\.)",
     re.DOTALL,
 )
-# what ends an operand: after it, inside parentheses, '<' may be a comparison
-_OPERAND_END = re.compile(r"[\w)\"'\]][ \t\r\n]*$")
 _PAREN_OR_ANGLE = re.compile(r"[()<]")
+_NO_OPERAND_END = frozenset("(,=!&|+*/<")
 _IRI = re.compile(_IRI_PATTERN)
 _SERVICE = re.compile(r"service", re.IGNORECASE)
+_ENDPOINT = r"\s*(?:<|[?$]|(?:[A-Za-z\u00C0-\uFFFF][\w.\-]*)?:)"
+_SERVICE_BEFORE_ENDPOINT = re.compile(rf"service\s*(?:silent)?{_ENDPOINT}", re.IGNORECASE)
+_FROM_BEFORE_GRAPH = re.compile(rf"from\s*(?:named)?{_ENDPOINT}", re.IGNORECASE)
+_GRAPH_BEFORE = re.compile(r"graph\s*$", re.IGNORECASE)
 _FROM_OR_BRACE = re.compile(r"from|[{}]", re.IGNORECASE)
 _DECLARATION = re.compile(r"prefix\s*$", re.IGNORECASE)
 # after a prefix (its local part blanked): a group, or a function's arguments
 _GROUP_AFTER_PREFIX = re.compile(r":\s*\{")
 _CALL_AFTER_PREFIX = re.compile(r":\s*\(")
-# the version declaration's string is blanked like any other, so VERSION stands alone
+# the version declaration's string is blanked inside its quotes, like any other
 _PROLOGUE = re.compile(
-    r"\s*(?:(?:base\s*<\s*>|prefix\s*[\w.\-]*:\s*<\s*>|version(?![\w:\-]))\s*)*", re.IGNORECASE
+    r"\s*(?:(?:base\s*<\s*>|prefix\s*[\w.\-]*:\s*<\s*>|version\s*(?:\"\s*\"|'\s*'))\s*)*",
+    re.IGNORECASE,
 )
 # the functions whose value changes from one run to the next, and with it a query's work
 _VARYING = re.compile(r"now|rand|uuid", re.IGNORECASE)
@@ -111,7 +116,9 @@ class QueryText:
 
 
 MAX_NESTING = 128
-MAX_OPERATORS = 2000
+# an `oxigraph serve` behind the endpoint (a remote store) overflowed its stack on a chain of
+# 1,800 operators, and the web workers' own threads at 2,000: the limit leaves room below both
+MAX_OPERATORS = 1000
 
 
 # what makes the parse or the evaluation one level deeper: openers, operators, pattern keywords,
@@ -123,6 +130,11 @@ _OPERATOR = re.compile(
     re.IGNORECASE,
 )
 _OPEN, _CLOSE = frozenset("{(["), frozenset("})]")
+_OPENERS, _CLOSERS = frozenset(("{", "(", "[", "<<")), frozenset(("}", ")", "]", ">>"))
+_BRACKET = re.compile(r"<<|>>|[{}()\[\]]")
+_OPERATOR_OR_BRACKET = re.compile(
+    rf"(?<![\w?$:])values(?![\w:\-])|<<|>>|[}})\]]|{_OPERATOR.pattern}", re.IGNORECASE
+)
 # LIMIT outside every brace is the outermost query's: subqueries always sit inside braces
 _BRACES_OR_LIMIT = re.compile(r"[{}]|(?<![\w?$:])limit\s+(\d+)", re.IGNORECASE)
 
@@ -165,28 +177,40 @@ def _scan(query: str) -> QueryText:
         for text, bare in zip(texts, plain, strict=True)
         if _maybe_comparison(text, bare)
     ]
+    compared = readings[len(plain) :]
     return QueryText(
-        uses_service=any(_uses_service(bare) for bare in readings),
-        # a FROM read in a comparison is in an expression: no dataset clause is there
-        names_dataset=any(_names_dataset(bare) for bare in plain),
+        # what a comparison reading exposes was an IRI in the plain one: a keyword there counts
+        # only where it reads as one, before an endpoint or a graph
+        uses_service=any(_uses_service(bare) for bare in plain)
+        or any(_SERVICE_BEFORE_ENDPOINT.search(bare) for bare in compared),
+        names_dataset=any(_names_dataset(bare) for bare in plain)
+        or any(_names_dataset(bare, _FROM_BEFORE_GRAPH) for bare in compared),
         looks_like_update=any(_looks_like_update(bare) for bare in plain),
         limit=_outer_limit(plain[0]),  # Oxigraph's reading
         nesting=max(_nesting(bare) for bare in readings),
-        operators=max(len(_OPERATOR.findall(bare)) for bare in readings),
+        operators=max(_operators(bare) for bare in readings),
         varies=any(_VARYING.search(bare) for bare in readings),
         relative_iri=any(_has_relative_iri(text) for text in texts),
     )
 
 
 def _maybe_comparison(text: str, bare: str) -> bool:
-    """Whether an IRI of the plain reading ``bare`` of ``text`` could be a comparison: inside
-    parentheses, after an operand (the offsets of the two are the same)."""
+    """Whether an IRI of the plain reading ``bare`` of ``text`` could be a comparison (the offsets
+    of the two are the same)."""
     return any(
-        depth > 0
-        and _IRI.match(text, match.start())
-        and _OPERAND_END.search(text, max(0, match.start() - 64), match.start())
+        depth > 0 and _IRI.match(text, match.start()) and _after_operand(bare, match.start())
         for match, depth in _with_depth(_PAREN_OR_ANGLE, bare, "()")
     )
+
+
+def _after_operand(bare: str, start: int) -> bool:
+    """Whether what comes before ``bare[start]`` (spaces and comments aside) may end an operand,
+    so that a ``<`` there may compare: anything but an opening parenthesis, a comma or an
+    operator that cannot end one (an IRI's '>', a name's ':' or '-', an escape, a number can)."""
+    position = start - 1
+    while position >= 0 and bare[position].isspace():
+        position -= 1
+    return position < 0 or bare[position] not in _NO_OPERAND_END
 
 
 def _with_depth(
@@ -207,25 +231,26 @@ def _with_depth(
 
 def _bare(text: str, comparisons: bool) -> str:
     """``text`` with its tokens blanked to spaces: an IRI keeps its ``<`` and ``>``, a prefixed
-    name its prefix, an escape becomes ``__``. ``comparisons``: inside parentheses, a ``<`` after
-    an operand is an operator, and what follows it query text."""
+    name its prefix, a variable its sigil, a string its quotes, an escape becomes ``__``.
+    ``comparisons``: inside parentheses, a ``<`` after what may end an operand is an operator,
+    and what follows it query text."""
     if not comparisons:
         return _TOKEN.sub(_blanked, text)
     parts: list[str] = []
     position = depth = 0
+    last = ""  # the last character of the reading so far that is not a space
     while (match := _TOKEN.search(text, position)) is not None:
         start, end = match.span()
         between = text[position:start]
         depth += between.count("(") - between.count(")")
-        if (
-            match.lastgroup == "iri"
-            and depth > 0
-            and _OPERAND_END.search(text, max(0, start - 64), start)
-        ):
+        last = between.rstrip()[-1:] or last
+        if match.lastgroup == "iri" and depth > 0 and last not in _NO_OPERAND_END:
             parts.append(text[position : start + 1])
-            position = start + 1
+            position, last = start + 1, "<"
             continue
-        parts += (between, _blanked(match))
+        piece = _blanked(match)
+        parts += (between, piece)
+        last = piece.rstrip()[-1:] or last
         position = end
     parts.append(text[position:])
     return "".join(parts)
@@ -240,6 +265,10 @@ def _blanked(match: re.Match[str]) -> str:
         return prefix + " " * (len(token) - len(prefix))
     if kind == "escape":
         return "__"
+    if kind == "var":  # its sigil stays: SERVICE ?endpoint
+        return token[0] + " " * (len(token) - 1)
+    if kind == "string":  # its quotes stay: a string is an operand ("a"<2)
+        return token[0] + " " * (len(token) - 2) + token[-1]
     return " " * len(token)
 
 
@@ -247,17 +276,21 @@ def _uses_service(bare: str) -> bool:
     for match in _SERVICE.finditer(bare):
         end = _word_end(bare, match.end())
         if end < len(bare) and bare[end] == ":":  # in a prefix: the keyword if a group follows
-            if _GROUP_AFTER_PREFIX.match(bare, end):
+            start = _word_start(bare, match.start())
+            graph = _GRAPH_BEFORE.search(bare, max(0, start - 32), start)  # GRAPH service:g {}
+            if _GROUP_AFTER_PREFIX.match(bare, end) and not graph:
                 return True
             continue
         return True
     return False
 
 
-def _names_dataset(bare: str) -> bool:
+def _names_dataset(bare: str, keyword: re.Pattern[str] | None = None) -> bool:
     """``from`` outside every brace, where the dataset clauses are, and not in a prefix being
-    declared or calling a function (``from:f(?x)``)."""
+    declared or calling a function (``from:f(?x)``); with ``keyword``, only where it matches."""
     for match, depth in _with_depth(_FROM_OR_BRACE, bare, "{}"):
+        if keyword is not None and not keyword.match(bare, match.start()):
+            continue
         if depth > 0:
             continue
         start, end = _word_start(bare, match.start()), _word_end(bare, match.end())
@@ -300,14 +333,47 @@ def _has_relative_iri(text: str) -> bool:
 
 
 def _nesting(bare: str) -> int:
+    """The deepest nesting of brackets, counting ``<<`` ``>>`` (a reified triple: Oxigraph
+    parses those recursively too)."""
     depth = deepest = 0
-    for char in bare:
-        if char in _OPEN:
+    for match in _BRACKET.finditer(bare):
+        if match.group(0) in _CLOSERS:
+            depth -= 1
+        else:
             depth += 1
             deepest = max(deepest, depth)
-        elif char in _CLOSE:
-            depth -= 1
     return deepest
+
+
+def _operators(bare: str) -> int:
+    """The operators, groups and separators of ``bare``. A ',' between a function's arguments or
+    in an IN list, and a row of a VALUES block, add no depth (lists of 100,000 run); a ',' in an
+    object list does."""
+    count = 0
+    opened: list[str] = []
+    values = False  # a VALUES keyword was read, its block not yet opened
+    for match in _OPERATOR_OR_BRACKET.finditer(bare):
+        token = match.group(0)
+        inside = opened[-1] if opened else ""
+        if token in _CLOSERS:
+            if opened:
+                opened.pop()
+            continue
+        if token.lower() == "values":
+            values = True
+            continue
+        if token == "{" and values:
+            opened.append("VALUES")
+            values = False
+            continue
+        if token in _OPENERS:
+            opened.append(token)
+            if inside == "VALUES" and token == "(":
+                continue
+        elif token == "," and inside == "(":
+            continue
+        count += 1
+    return count
 
 
 def _outer_limit(bare: str) -> int | None:
@@ -351,7 +417,7 @@ def unclosed(query: str) -> Unclosed | None:
     where it runs out of input. Strings, IRIs and comments are blanked (to spaces, so offsets
     hold) before the brackets are matched; a quote left after that opens a string that never
     ends."""
-    bare = _bare(query, comparisons=False)
+    bare = _TOKEN.sub(lambda match: " " * len(match.group(0)), query)
     quote = min((bare.find(q) for q in "\"'" if q in bare), default=-1)
     if quote >= 0:
         return Unclosed(bare[quote], quote)

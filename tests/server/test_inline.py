@@ -3,6 +3,7 @@ process, and only for queries a query process has shown to be light."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import sys
@@ -266,6 +267,42 @@ def test_a_cheap_known_query_runs_on_the_requests_own_thread(
         assert ask(app, query, "application/sparql-results+json").status_code == 200
     own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert runs.seen == [(threading.current_thread().name, own)] * 2
+
+
+def own_stack_size() -> int:
+    """The stack size of the calling thread, as the C library reports it."""
+    libc = ctypes.CDLL(None)
+    libc.pthread_self.restype = ctypes.c_ulong
+    attr = ctypes.create_string_buffer(128)  # a pthread_attr_t is 56 bytes on x86-64 and arm64
+    assert libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()), attr) == 0
+    address, size = ctypes.c_void_p(), ctypes.c_size_t()
+    libc.pthread_attr_getstack(attr, ctypes.byref(address), ctypes.byref(size))
+    libc.pthread_attr_destroy(attr)
+    return size.value
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the stack size from glibc")
+def test_a_cheap_but_deep_known_query_runs_on_a_query_thread_with_a_large_stack(
+    app_factory: Callable[..., Flask], runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the request's own thread is the HTTP server's, with a small stack Oxigraph's recursive
+    # parse of a long chain overflows: a deep query goes to a query thread, however cheap
+    stacks: list[int] = []
+    real = inline._answer_here
+
+    def noted(store, message):  # type: ignore[no-untyped-def]
+        stacks.append(own_stack_size())
+        return real(store, message)
+
+    monkeypatch.setattr(inline, "_answer_here", noted)
+    app = app_factory()
+    chain = "/".join(["1"] * (inline.DIRECT_MAX_OPERATORS + 10))
+    query = f"SELECT ?s WHERE {{ ?s ?p ?o FILTER(1 = {chain}) }} # deep"
+    for _ in range(3):
+        assert ask(app, query, "application/sparql-results+json").status_code == 200
+    assert [thread for thread, _ in runs.seen] != []
+    assert all(thread.startswith("kgpub-query") for thread, _ in runs.seen), runs.seen
+    assert all(size >= inline.QUERY_THREAD_STACK for size in stacks)
 
 
 def test_a_query_thread_past_the_time_limit_answers_a_timeout_and_a_waiting_query_never_runs() -> (

@@ -184,3 +184,67 @@ def test_nesting_behind_an_escaped_character_is_counted() -> None:
 )
 def test_too_complex_is_seen_through_every_reading(query: str) -> None:
     assert scan(query).too_complex is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # a comparison after any operand: an IRI, a prefixed name ending in ':' or an escape,
+        # a comment or a long run of spaces before the '<'
+        "PREFIX : <http://x/> SELECT * { FILTER(<http://a/><2)SERVICE:#>\n{} }",
+        "PREFIX : <http://x/> SELECT * { FILTER(:<2)SERVICE:#>\n{} }",
+        "PREFIX : <http://x/> SELECT * { FILTER(:a\\~<2)SERVICE:#>\n{} }",
+        "PREFIX : <http://x/> SELECT * { FILTER(1#+\n<2)SERVICE:#>\n{} }",
+        "PREFIX : <http://x/> SELECT * { FILTER(1" + " " * 70 + "<2)SERVICE:#>\n{} }",
+        'PREFIX : <http://x/> SELECT * { FILTER("a"<2)SERVICE:#>\n{} }',
+        # a local name ends at a '.', or never starts
+        "PREFIX ex: <http://s/> SELECT * { 1 ^<http://p/> ex:.SERVICE<http://x/>{} }",
+        "PREFIX : <http://x/> PREFIX e: <http://y/> SELECT * { 1 ^<http://p/> e:a.b.SERVICE :{} }",
+    ],
+)
+def test_service_behind_a_comparison_or_a_dot_is_found(query: str) -> None:
+    assert scan(query).uses_service
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "PREFIX : <http://g/> SELECT ?o (1<2AS?x)FROM:#>\n{ ?s ?p ?o }",
+        "PREFIX : <http://g/> SELECT ?o (<http://a/><2AS?x)FROM:#>\n{ ?s ?p ?o }",
+    ],
+)
+def test_from_behind_a_comparison_is_found(query: str) -> None:
+    assert scan(query).names_dataset
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT*{?s ?p " + "<<?s ?p " * 300 + "?o" + ">>" * 300 + "}",
+        "PREFIX ex: <http://x/> SELECT * { FILTER(ex:<" + "(" * 500 + "1" + ")" * 500 + ")#>\n}",
+        "SELECT * { FILTER(1#+\n<" + "!" * 3000 + "true)#>\n}",
+        "SELECT * { FILTER(1 = " + "/".join(["1"] * 2500) + ") }",
+    ],
+)
+def test_depth_behind_reified_triples_and_comparisons_is_counted(query: str) -> None:
+    assert scan(query).too_complex is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "PREFIX service: <http://x/> SELECT * { GRAPH service:registry { ?s ?p ?o } }",
+        "SELECT * { ?s ?p ?o FILTER(?p = <https://schema.org/serviceType>) }",
+        "SELECT * { ?s ?p ?o FILTER(?o = <http://x/from/y>) }",
+        "SELECT ?fromDate { ?s ?p ?fromDate FILTER(?fromDate < '2020') }",
+        "PREFIX ex: <http://x/> SELECT * { ?s ex:api.v1 ?o }",
+        "SELECT * { <<?s ?p ?o>> ?q ?z }",
+        # a long IN list is one level deep, however long
+        "SELECT * { ?s ?p ?o FILTER(?s IN ("
+        + ", ".join(f"<http://x/a/b/c{i}>" for i in range(5000))
+        + ")) }",
+    ],
+)
+def test_ordinary_queries_pass(query: str) -> None:
+    facts = scan(query)
+    assert not facts.uses_service and not facts.names_dataset and facts.too_complex is None
