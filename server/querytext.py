@@ -61,14 +61,14 @@ _PAREN_OR_ANGLE = re.compile(r"[()<]")
 _NO_OPERAND_END = frozenset("(,=!&|+*/<")
 _IRI = re.compile(_IRI_PATTERN)
 _SERVICE = re.compile(r"service", re.IGNORECASE)
-_ENDPOINT = r"\s*(?:<|[?$]|(?:[A-Za-z\u00C0-\uFFFF][\w.\-]*)?:)"
+_ENDPOINT = rf"\s*(?:<|[?$]|(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:)"
 _SERVICE_BEFORE_ENDPOINT = re.compile(rf"service\s*(?:silent)?{_ENDPOINT}", re.IGNORECASE)
 _FROM_BEFORE_GRAPH = re.compile(rf"from\s*(?:named)?{_ENDPOINT}", re.IGNORECASE)
 _GRAPH_BEFORE = re.compile(r"graph\s*$", re.IGNORECASE)
 _FROM_OR_BRACE = re.compile(r"from|[{}]", re.IGNORECASE)
 _DECLARATION = re.compile(r"prefix\s*$", re.IGNORECASE)
 # after a prefix (its local part blanked): a group, or a function's arguments
-_GROUP_AFTER_PREFIX = re.compile(r":\s*\{")
+_GROUP_AFTER_PREFIX = re.compile(r":(?:\s|[\w\u00B7\u00C0-\uFFFF.\-:%])*\{")
 _CALL_AFTER_PREFIX = re.compile(r":\s*\(")
 # the version declaration's string is blanked inside its quotes, like any other
 _PROLOGUE = re.compile(
@@ -360,7 +360,8 @@ def _operators(bare: str) -> int:
                 opened.pop()
             continue
         if token.lower() == "values":
-            values = True
+            values = True  # each block one more join, its rows none
+            count += 1
             continue
         if token == "{" and values:
             opened.append("VALUES")

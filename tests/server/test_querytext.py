@@ -200,6 +200,12 @@ def test_too_complex_is_seen_through_every_reading(query: str) -> None:
         # a local name ends at a '.', or never starts
         "PREFIX ex: <http://s/> SELECT * { 1 ^<http://p/> ex:.SERVICE<http://x/>{} }",
         "PREFIX : <http://x/> PREFIX e: <http://y/> SELECT * { 1 ^<http://p/> e:a.b.SERVICE :{} }",
+        # the endpoint's local name with a dot, glued to the keyword
+        "PREFIX : <http://x/> SELECT * { SERVICE:x.y{} }",
+        "PREFIX a: <http://x/> SELECT * { SERVICEa:x.y {} }",
+        # a prefix with characters Python's \\w does not take: SPARQL's names do
+        "PREFIX a\u00b7b: <http://x/> SELECT * { FILTER(1<2)SERVICEa\u00b7b:#>\n{} }",
+        "PREFIX a\u0300: <http://x/> SELECT * { FILTER(1<2)SERVICEa\u0300:#>\n{} }",
     ],
 )
 def test_service_behind_a_comparison_or_a_dot_is_found(query: str) -> None:
@@ -211,6 +217,7 @@ def test_service_behind_a_comparison_or_a_dot_is_found(query: str) -> None:
     [
         "PREFIX : <http://g/> SELECT ?o (1<2AS?x)FROM:#>\n{ ?s ?p ?o }",
         "PREFIX : <http://g/> SELECT ?o (<http://a/><2AS?x)FROM:#>\n{ ?s ?p ?o }",
+        "PREFIX a\u00b7b: <http://g/> SELECT ?o (1<2AS?x)FROMa\u00b7b:#>\n{ ?s ?p ?o }",
     ],
 )
 def test_from_behind_a_comparison_is_found(query: str) -> None:
@@ -224,6 +231,8 @@ def test_from_behind_a_comparison_is_found(query: str) -> None:
         "PREFIX ex: <http://x/> SELECT * { FILTER(ex:<" + "(" * 500 + "1" + ")" * 500 + ")#>\n}",
         "SELECT * { FILTER(1#+\n<" + "!" * 3000 + "true)#>\n}",
         "SELECT * { FILTER(1 = " + "/".join(["1"] * 2500) + ") }",
+        # each VALUES block is one more join
+        "SELECT * { " + "VALUES ?x {} " * 2000 + "}",
     ],
 )
 def test_depth_behind_reified_triples_and_comparisons_is_counted(query: str) -> None:
