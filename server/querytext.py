@@ -125,15 +125,22 @@ MAX_OPERATORS = 1000
 # and the separators of triples and of object and predicate lists (a '.' between digits is a
 # decimal point)
 _OPERATOR = re.compile(
-    r"[{(\[!^|/+*\-,;]|&&|(?<!\d)\.|\.(?!\d)"
+    r"[{(\[!^|/+*\-,;~]|&&|(?<!\d)\.|\.(?!\d)"
     r"|(?<![\w?$:])(?:union|optional|minus|filter|bind|exists|graph)(?![\w:\-])",
     re.IGNORECASE,
 )
 _OPEN, _CLOSE = frozenset("{(["), frozenset("})]")
 _OPENERS, _CLOSERS = frozenset(("{", "(", "[", "<<")), frozenset(("}", ")", "]", ">>"))
 _BRACKET = re.compile(r"<<|>>|[{}()\[\]]")
+# a term, as a plain reading leaves it: an IRI's brackets, a variable's sigil, a string's quotes,
+# a number, a prefix, a boolean or 'a'
+_TERM = (
+    r"<\s*>|[?$]|\"\s*\"|'\s*'|(?<![\w.])\d+(?:\.\d+)?(?:e[+\-]?\d+)?"
+    rf"|(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:|(?<![\w:])(?:true|false|a)(?![\w:])"
+)
 _OPERATOR_OR_BRACKET = re.compile(
-    rf"(?<![\w?$:])values(?![\w:\-])|<<|>>|[}})\]]|{_OPERATOR.pattern}", re.IGNORECASE
+    rf"(?<![\w?$:])values(?![\w:\-])|<<|>>|(?P<term>{_TERM})|[}})\]]|{_OPERATOR.pattern}",
+    re.IGNORECASE,
 )
 # LIMIT outside every brace is the outermost query's: subqueries always sit inside braces
 _BRACES_OR_LIMIT = re.compile(r"[{}]|(?<![\w?$:])limit\s+(\d+)", re.IGNORECASE)
@@ -346,18 +353,28 @@ def _nesting(bare: str) -> int:
 
 
 def _operators(bare: str) -> int:
-    """The operators, groups and separators of ``bare``. A ',' between a function's arguments or
-    in an IN list, and a row of a VALUES block, add no depth (lists of 100,000 run); a ',' in an
-    object list does."""
+    """The operators, groups, separators and listed terms of ``bare``, each of which Oxigraph's
+    parse may nest one level deeper: the items of a collection ``(1 2 3)``, the terms outside
+    every bracket (a DESCRIBE list). What is flat counts once however long (lists of 100,000
+    run): a list with commas (a function's arguments, an IN list) and a row of a VALUES block;
+    a ',' in an object list counts."""
     count = 0
     opened: list[str] = []
+    # per '(' open: its terms, or -1 once an operator or a comma shows it is no collection
+    terms: list[int] = []
     values = False  # a VALUES keyword was read, its block not yet opened
     for match in _OPERATOR_OR_BRACKET.finditer(bare):
         token = match.group(0)
         inside = opened[-1] if opened else ""
+        if match.lastgroup == "term":
+            if inside == "(":
+                terms[-1] += 1 if terms[-1] >= 0 else 0
+            elif not inside:
+                count += 1
+            continue
         if token in _CLOSERS:
-            if opened:
-                opened.pop()
+            if opened and opened.pop() == "(":
+                count += max(0, terms.pop())
             continue
         if token.lower() == "values":
             values = True  # each block one more join, its rows none
@@ -368,11 +385,16 @@ def _operators(bare: str) -> int:
             values = False
             continue
         if token in _OPENERS:
+            row = inside == "VALUES" and token == "("
             opened.append(token)
-            if inside == "VALUES" and token == "(":
+            if token == "(":
+                terms.append(-1 if row else 0)
+            if row:
                 continue
-        elif token == "," and inside == "(":
-            continue
+        elif inside == "(":
+            terms[-1] = -1  # an operator or a comma: an expression or a flat list, no collection
+            if token == ",":
+                continue
         count += 1
     return count
 

@@ -257,3 +257,21 @@ def test_depth_behind_reified_triples_and_comparisons_is_counted(query: str) -> 
 def test_ordinary_queries_pass(query: str) -> None:
     facts = scan(query)
     assert not facts.uses_service and not facts.names_dataset and facts.too_complex is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # each item of a collection is two more triples, each '~' one more reifier
+        "SELECT * { VALUES ?s {} ?s ?p (" + " 1" * 1100 + ") }",
+        "ASK { FILTER(false) ?s ?p ?o " + "~" * 2100 + " }",
+        "DESCRIBE " + "<s:>" * 1100,
+    ],
+)
+def test_collections_reifiers_and_describe_lists_count(query: str) -> None:
+    assert scan(query).too_complex is not None
+
+
+def test_a_describe_list_past_the_request_threads_bound_is_not_shallow() -> None:
+    facts = scan("DESCRIBE " + "<s:>" * 700)
+    assert facts.too_complex is None and facts.operators > 200
