@@ -109,8 +109,8 @@ class QueryText:
             )
         if self.operators > MAX_OPERATORS:
             return (
-                f"the query has {self.operators} operators and groups; this endpoint takes at "
-                f"most {MAX_OPERATORS}: split it into smaller queries"
+                f"the query has {self.operators} operators, groups and listed terms; this endpoint "
+                f"takes at most {MAX_OPERATORS}: split it into smaller queries"
             )
         return None
 
@@ -133,10 +133,10 @@ _OPEN, _CLOSE = frozenset("{(["), frozenset("})]")
 _OPENERS, _CLOSERS = frozenset(("{", "(", "[", "<<")), frozenset(("}", ")", "]", ">>"))
 _BRACKET = re.compile(r"<<|>>|[{}()\[\]]")
 # a term, as a plain reading leaves it: an IRI's brackets, a variable's sigil, a string's quotes,
-# a number, a prefix, a boolean or 'a'
+# a blank node's '_:', a number, a prefix, a boolean or 'a'
 _TERM = (
     r"<\s*>|[?$]|\"\s*\"|'\s*'|(?<![\w.])\d+(?:\.\d+)?(?:e[+\-]?\d+)?"
-    rf"|(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:|(?<![\w:])(?:true|false|a)(?![\w:])"
+    rf"|_:|(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:|(?<![\w:])(?:true|false|a)(?![\w:])"
 )
 _OPERATOR_OR_BRACKET = re.compile(
     rf"(?<![\w?$:])values(?![\w:\-])|<<|>>|(?P<term>{_TERM})|[}})\]]|{_OPERATOR.pattern}",
@@ -276,6 +276,8 @@ def _blanked(match: re.Match[str]) -> str:
         return token[0] + " " * (len(token) - 1)
     if kind == "string":  # its quotes stay: a string is an operand ("a"<2)
         return token[0] + " " * (len(token) - 2) + token[-1]
+    if kind == "blank":  # its '_:' stays: a term, in a collection as anywhere
+        return "_:" + " " * (len(token) - 2)
     return " " * len(token)
 
 

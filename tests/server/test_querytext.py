@@ -264,6 +264,7 @@ def test_ordinary_queries_pass(query: str) -> None:
     [
         # each item of a collection is two more triples, each '~' one more reifier
         "SELECT * { VALUES ?s {} ?s ?p (" + " 1" * 1100 + ") }",
+        "SELECT * { VALUES ?s {} ?s ?p (" + " _:b" * 1100 + ") }",
         "ASK { FILTER(false) ?s ?p ?o " + "~" * 2100 + " }",
         "DESCRIBE " + "<s:>" * 1100,
     ],
