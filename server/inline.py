@@ -58,6 +58,9 @@ DIRECT_SECONDS = 0.01
 # stack larger than the query processes' 8 MiB, where every known query already ran once
 DIRECT_MAX_OPERATORS = 200
 DIRECT_MAX_NESTING = 32
+# and short: a backstop should the scan miss a construct's depth (the deepest per character seen,
+# a DESCRIBE list, needed 2,800 characters to overflow that stack)
+DIRECT_MAX_CHARS = 1024
 QUERY_THREAD_STACK = 64 * 1024 * 1024
 
 Key = tuple[Any, ...]
@@ -118,7 +121,11 @@ class InlineQueries:
         ):
             return
         facts = scan(key[0])
-        shallow = facts.operators <= DIRECT_MAX_OPERATORS and facts.nesting <= DIRECT_MAX_NESTING
+        shallow = (
+            len(key[0]) <= DIRECT_MAX_CHARS
+            and facts.operators <= DIRECT_MAX_OPERATORS
+            and facts.nesting <= DIRECT_MAX_NESTING
+        )
         with self._lock:
             self._light[key] = Known(answer.truncated, cpu, shallow)
             while len(self._light) > self.entries:

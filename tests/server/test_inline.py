@@ -305,6 +305,18 @@ def test_a_cheap_but_deep_known_query_runs_on_a_query_thread_with_a_large_stack(
     assert all(size >= inline.QUERY_THREAD_STACK for size in stacks)
 
 
+def test_a_cheap_but_long_known_query_runs_on_a_query_thread(
+    app_factory: Callable[..., Flask], runs: Runs
+) -> None:
+    # a backstop for the scan: past DIRECT_MAX_CHARS a query never runs on the request's thread
+    app = app_factory()
+    query = SELECT.replace("# inline", "# " + "long " * (inline.DIRECT_MAX_CHARS // 5))
+    for _ in range(3):
+        assert ask(app, query, "application/sparql-results+json").status_code == 200
+    assert len(runs.seen) == 2
+    assert all(thread.startswith("kgpub-query") for thread, _ in runs.seen), runs.seen
+
+
 def test_a_query_thread_past_the_time_limit_answers_a_timeout_and_a_waiting_query_never_runs() -> (
     None
 ):
