@@ -20,7 +20,6 @@ BAD_IRI = "IRI parsing failed"
 # what ends a prefixed name when reading back from the error position
 _PNAME_BEFORE = re.compile(r"""([^\s(){}\[\],;<>"'^|/!=*+&]*)$""")
 _IRI_BEFORE = re.compile(r"<([^<>]*)>?\s*$")
-_CLOSERS = {"{": "}", "(": ")", "[": "]"}
 # the parser's character classes, by their first range; "[_]" (any character) says nothing
 _CLASSES = (
     (re.compile(r"\['A' \.\.= 'Z' \| 'a' \.\.= 'z'[^\]]*\]"), "a name"),
@@ -89,19 +88,20 @@ def _unbalanced(query: str, offset: int) -> str | None:
         if offset < found.offset:
             return None
         return f"the string opened with {char} on line {line} is not closed"
-    if char not in _CLOSERS:
+    closer = found.closer
+    if closer is None:
         return f'the "{char}" on line {line} closes nothing' if offset >= found.offset else None
     wrongly = found.closed_wrongly_at
     if wrongly is not None:
         if offset < wrongly:
             return None
         return (
-            f'the "{char}" on line {line} is not closed by a "{_CLOSERS[char]}" before the '
+            f'the "{char}" on line {line} is not closed by a "{closer}" before the '
             f'"{query[wrongly]}" on line {_line_of(query, wrongly)}'
         )
     if query[offset:].strip():
         return None  # the parser stopped before the end: its own message says more
-    return f'the "{char}" on line {line} is not closed by a "{_CLOSERS[char]}"'
+    return f'the "{char}" on line {line} is not closed by a "{closer}"'
 
 
 def _line_of(query: str, offset: int) -> int:

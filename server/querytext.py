@@ -38,6 +38,8 @@ from functools import lru_cache
 _CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 _NAME = r"[\w\u00B7\u00C0-\uFFFF]"
 _IRI_PATTERN = r'<[^<>"{}|^`\\\x00-\x20]*>'
+# the prefix of a prefixed name, with its colon ("" for the empty prefix)
+_PREFIX = rf"(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:"
 # the tokens a reading blanks, in one alternation so that whichever starts first wins: a '#'
 # inside a string is not a comment, a quote inside a comment opens no string
 _TOKEN = re.compile(
@@ -52,7 +54,7 @@ _TOKEN = re.compile(
     rf"|(?P<blank>_:(?:{_NAME}|[.\-])*)"
     # a prefixed name keeps its prefix; its local part (escapes and all: ex:a\#b) is blanked up
     # to its first '.', where Oxigraph may end it (ex:a.SERVICE is ex:a . SERVICE)
-    rf"|(?P<pname>(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:)(?:{_NAME}|[\-:%]|\\.)*"
+    rf"|(?P<pname>{_PREFIX})(?:{_NAME}|[\-:%]|\\.)*"
     # an escape outside a name is no comment or string either
     r"|(?P<escape>\\.)",
     re.DOTALL,
@@ -61,14 +63,14 @@ _PAREN_OR_ANGLE = re.compile(r"[()<]")
 _NO_OPERAND_END = frozenset("(,=!&|+*/<")
 _IRI = re.compile(_IRI_PATTERN)
 _SERVICE = re.compile(r"service", re.IGNORECASE)
-_ENDPOINT = rf"\s*(?:<|[?$]|(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:)"
+_ENDPOINT = rf"\s*(?:<|[?$]|{_PREFIX})"
 _SERVICE_BEFORE_ENDPOINT = re.compile(rf"service\s*(?:silent)?{_ENDPOINT}", re.IGNORECASE)
 _FROM_BEFORE_GRAPH = re.compile(rf"from\s*(?:named)?{_ENDPOINT}", re.IGNORECASE)
 _GRAPH_BEFORE = re.compile(r"graph\s*$", re.IGNORECASE)
 _FROM_OR_BRACE = re.compile(r"from|[{}]", re.IGNORECASE)
 _DECLARATION = re.compile(r"prefix\s*$", re.IGNORECASE)
 # after a prefix (its local part blanked): a group, or a function's arguments
-_GROUP_AFTER_PREFIX = re.compile(r":(?:\s|[\w\u00B7\u00C0-\uFFFF.\-:%])*\{")
+_GROUP_AFTER_PREFIX = re.compile(rf":(?:\s|{_NAME}|[.\-:%])*\{{")
 _CALL_AFTER_PREFIX = re.compile(r":\s*\(")
 # the version declaration's string is blanked inside its quotes, like any other
 _PROLOGUE = re.compile(
@@ -129,14 +131,13 @@ _OPERATOR = re.compile(
     r"|(?<![\w?$:])(?:union|optional|minus|filter|bind|exists|graph)(?![\w:\-])",
     re.IGNORECASE,
 )
-_OPEN, _CLOSE = frozenset("{(["), frozenset("})]")
 _OPENERS, _CLOSERS = frozenset(("{", "(", "[", "<<")), frozenset(("}", ")", "]", ">>"))
 _BRACKET = re.compile(r"<<|>>|[{}()\[\]]")
 # a term, as a plain reading leaves it: an IRI's brackets, a variable's sigil, a string's quotes,
 # a blank node's '_:', a number, a prefix, a boolean or 'a'
 _TERM = (
     r"<\s*>|[?$]|\"\s*\"|'\s*'|(?<![\w.])\d+(?:\.\d+)?(?:e[+\-]?\d+)?"
-    rf"|_:|(?:[A-Za-z\u00C0-\uFFFF](?:{_NAME}|[.\-])*)?:|(?<![\w:])(?:true|false|a)(?![\w:])"
+    rf"|_:|{_PREFIX}|(?<![\w:])(?:true|false|a)(?![\w:])"
 )
 _OPERATOR_OR_BRACKET = re.compile(
     rf"(?<![\w?$:])values(?![\w:\-])|<<|>>|(?P<term>{_TERM})|[}})\]]|{_OPERATOR.pattern}",
@@ -179,12 +180,12 @@ def _scan_memo(query: str) -> QueryText:
 def _scan(query: str) -> QueryText:
     texts = list(dict.fromkeys((query, _CODEPOINT.sub(_codepoint, query))))
     plain = [_TOKEN.sub(_blanked, text) for text in texts]
-    readings = plain + [
-        _bare(text, comparisons=True)
+    compared = [
+        _compared(text)
         for text, bare in zip(texts, plain, strict=True)
         if _maybe_comparison(text, bare)
     ]
-    compared = readings[len(plain) :]
+    readings = plain + compared
     return QueryText(
         # what a comparison reading exposes was an IRI in the plain one: a keyword there counts
         # only where it reads as one, before an endpoint or a graph
@@ -236,13 +237,9 @@ def _with_depth(
             yield match, depth
 
 
-def _bare(text: str, comparisons: bool) -> str:
-    """``text`` with its tokens blanked to spaces: an IRI keeps its ``<`` and ``>``, a prefixed
-    name its prefix, a variable its sigil, a string its quotes, an escape becomes ``__``.
-    ``comparisons``: inside parentheses, a ``<`` after what may end an operand is an operator,
-    and what follows it query text."""
-    if not comparisons:
-        return _TOKEN.sub(_blanked, text)
+def _compared(text: str) -> str:
+    """``text`` blanked as the plain reading is (``_blanked``), but inside parentheses a ``<``
+    after what may end an operand is an operator, and what follows it query text."""
     parts: list[str] = []
     position = depth = 0
     last = ""  # the last character of the reading so far that is not a space
@@ -264,6 +261,9 @@ def _bare(text: str, comparisons: bool) -> str:
 
 
 def _blanked(match: re.Match[str]) -> str:
+    """A token as the readings leave it, to spaces but for what marks its kind: an IRI keeps its
+    ``<`` and ``>``, a prefixed name its prefix, a variable its sigil, a string its quotes, a blank
+    node its ``_:``; an escape becomes ``__``."""
     token, kind = match.group(0), match.lastgroup
     if kind == "iri":
         return "<" + " " * (len(token) - 2) + ">"
@@ -286,7 +286,7 @@ def _uses_service(bare: str) -> bool:
         end = _word_end(bare, match.end())
         if end < len(bare) and bare[end] == ":":  # in a prefix: the keyword if a group follows
             start = _word_start(bare, match.start())
-            graph = _GRAPH_BEFORE.search(bare, max(0, start - 32), start)  # GRAPH service:g {}
+            graph = _preceded_by(_GRAPH_BEFORE, bare, start)  # GRAPH service:g {}
             if _GROUP_AFTER_PREFIX.match(bare, end) and not graph:
                 return True
             continue
@@ -304,11 +304,17 @@ def _names_dataset(bare: str, keyword: re.Pattern[str] | None = None) -> bool:
             continue
         start, end = _word_start(bare, match.start()), _word_end(bare, match.end())
         if end < len(bare) and bare[end] == ":":
-            declared = _DECLARATION.search(bare, max(0, start - 32), start)
+            declared = _preceded_by(_DECLARATION, bare, start)
             if declared or _CALL_AFTER_PREFIX.match(bare, end):
                 continue
         return True
     return False
+
+
+def _preceded_by(keyword: re.Pattern[str], bare: str, start: int) -> bool:
+    """Whether ``keyword`` (a pattern such as ``prefix\\s*$``) ends right before
+    ``bare[start]``."""
+    return bool(keyword.search(bare, max(0, start - 32), start))
 
 
 def _word_start(bare: str, start: int) -> int:
@@ -425,7 +431,8 @@ def error_position(message: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-_PAIRS = {"}": "{", ")": "(", "]": "["}
+_CLOSER = {"{": "}", "(": ")", "[": "]"}
+_OPENER = {closer: opener for opener, closer in _CLOSER.items()}
 
 
 @dataclass(frozen=True)
@@ -435,6 +442,11 @@ class Unclosed:
     char: str
     offset: int
     closed_wrongly_at: int | None = None  # where another bracket closes it: {(} has "(" at 1, 2
+
+    @property
+    def closer(self) -> str | None:
+        """The bracket that closes ``char``; None for a quote or a closing bracket."""
+        return _CLOSER.get(self.char)
 
 
 def unclosed(query: str) -> Unclosed | None:
@@ -448,12 +460,12 @@ def unclosed(query: str) -> Unclosed | None:
         return Unclosed(bare[quote], quote)
     opened: list[int] = []
     for offset, char in enumerate(bare):
-        if char in _OPEN:
+        if char in _CLOSER:
             opened.append(offset)
-        elif char in _CLOSE:
+        elif char in _OPENER:
             if not opened:
                 return Unclosed(char, offset)
-            if bare[opened[-1]] != _PAIRS[char]:
+            if bare[opened[-1]] != _OPENER[char]:
                 return Unclosed(bare[opened[-1]], opened[-1], offset)
             opened.pop()
     return Unclosed(bare[opened[-1]], opened[-1]) if opened else None
