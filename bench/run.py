@@ -220,6 +220,8 @@ class Server:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] | None = None  # added to the environment the server starts with
+    # ours: a health report saying whether the worker that answered has its store in memory yet
+    health_path: str | None = None
 
     def start(self, timeout: float = 120.0) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -241,11 +243,23 @@ class Server:
                 raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{tail}")
             with contextlib.suppress(OSError, http.client.HTTPException):
                 status, _ = http_get(self.port, self.ready_path, SELECT_TYPE, timeout=5)
-                if status == 200:
+                if status == 200 and self.copied():
                     return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s (log: {self.log})")
+
+    def copied(self, answers: int = 12) -> bool:
+        """Whether the workers are done copying the store into memory: so many health answers
+        in a row (from whichever workers) say so. Measured before, a cell would time the disk."""
+        if self.health_path is None:
+            return True
+        for _ in range(answers):
+            _, body = http_get(self.port, self.health_path, "application/json", timeout=5)
+            state = json.loads(body).get("store", {}).get("memory_copy", {}).get("state")
+            if state in ("waiting", "copying"):
+                return False
+        return True
 
     def stop(self) -> None:
         proc = self.proc
@@ -676,6 +690,7 @@ def build_servers(args: argparse.Namespace, loads: dict[str, Any], size: str) ->
                     ping_path="/-/ping",
                     log=logs / f"{size}-{name}.log",
                     env=WITHOUT_CLIENT_LIMITS,
+                    health_path="/-/health",
                 )
             )
     if args.floor:

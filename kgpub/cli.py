@@ -130,6 +130,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
         query_timeout=args.timeout,
         max_rows=args.max_rows,
         cache=False if args.no_cache else None,
+        memory_copy_quads=args.memory_copy_quads,
         backend=args.backend,
     )
 
@@ -232,6 +233,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, help="SPARQL query timeout in seconds (default 10)")
     s.add_argument("--max-rows", type=int, help="result row cap (default 10000)")
     s.add_argument("--no-cache", action="store_true", help="turn the response cache off")
+    s.add_argument(
+        "--memory-copy-quads",
+        type=int,
+        metavar="N",
+        help="each worker copies the store into memory when it has at most N quads "
+        "(default 2000000; 0: always on disk)",
+    )
     s.add_argument(
         "--backend", help="URL of a remote SPARQL endpoint to serve instead of the embedded store"
     )

@@ -48,6 +48,9 @@ class Settings:
     # a query that took at most this much CPU time in a query process is run again by the web
     # worker itself (capped at a tenth of query_timeout); 0: every query in a query process
     inline_query_ms: float = 100.0
+    # and runs them on a copy of the store in its memory, made when it starts, if the store has at
+    # most this many quads (each costs about 400 bytes in every worker); 0: always on disk
+    memory_copy_quads: int = 2_000_000
     # per-client fairness on /sparql (a client is its address, see trust_forwarded)
     client_query_seconds: float = 60.0  # query time a client may use per minute, then 429
     client_concurrent_queries: int = 4  # queries a client may have running at once, then 429

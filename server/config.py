@@ -76,8 +76,14 @@ def make_store(settings: Settings) -> Store:
         )
     # the store path is taken as given (relative to the working directory, as the build writes it)
     inline_seconds = min(settings.inline_query_ms / 1000, settings.query_timeout / 10)
+    # and up to ten times that on the worker's copy of the store in memory
+    memory_inline_seconds = min(10 * settings.inline_query_ms / 1000, settings.query_timeout / 10)
     return EmbeddedStore(
-        Path(settings.store_path), pool_size=settings.threads + 1, inline_seconds=inline_seconds
+        Path(settings.store_path),
+        pool_size=settings.threads + 1,
+        inline_seconds=inline_seconds,
+        memory_quads=settings.memory_copy_quads,
+        memory_inline_seconds=memory_inline_seconds,
     )
 
 

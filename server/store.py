@@ -452,7 +452,14 @@ USER_QUERY_NICE = 10
 class EmbeddedStore(LinkedDataQueries):
     """The build's pyoxigraph store, opened read-only by query processes of this worker."""
 
-    def __init__(self, path: Path, pool_size: int, inline_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        pool_size: int,
+        inline_seconds: float = 0.0,
+        memory_quads: int = 0,
+        memory_inline_seconds: float = 0.0,
+    ) -> None:
         self.path = path
         # the symlink is resolved once: every query process of this server reads the same build
         self.real_path = str(path.resolve())
@@ -463,7 +470,14 @@ class EmbeddedStore(LinkedDataQueries):
         self._lock = threading.Lock()
         # the endpoint's queries known to be light, which the worker runs itself (``inline``)
         self.inline = (
-            InlineQueries(self.real_path, inline_seconds, self._user_pool_size(), USER_QUERY_NICE)
+            InlineQueries(
+                self.real_path,
+                inline_seconds,
+                self._user_pool_size(),
+                USER_QUERY_NICE,
+                memory_quads=memory_quads,
+                memory_max_seconds=memory_inline_seconds,
+            )
             if inline_seconds > 0
             else None
         )

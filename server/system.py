@@ -18,6 +18,7 @@ from .config import Services, services
 from .observe import CONTENT_TYPE, Observation
 from .pool import Busy, QueryFailed, QueryTimeout
 from .sparql import YASGUI_BUILD
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def health_report(app: Services) -> dict[str, Any]:
             "reachable": problem is None,
             "location": public_location(settings.backend) or str(settings.store_path),
             **({"problem": problem} if problem is not None else {}),
+            **memory_copy(store),
         },
         "build": {
             "identity": store.identity,
@@ -73,6 +75,12 @@ def health_report(app: Services) -> dict[str, Any]:
         "counts": graph_counts(app, timeout) if problem is None else None,
         "version": __version__,
     }
+
+
+def memory_copy(store: Store) -> dict[str, Any]:
+    """This worker's copy of the store in memory, if it runs queries itself (``memorycopy``)."""
+    queries = getattr(store, "inline", None)
+    return {} if queries is None else {"memory_copy": queries.memory_copy().report()}
 
 
 def public_location(url: str) -> str:

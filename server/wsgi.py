@@ -22,9 +22,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
+
 from kgpub.settings import Settings
 
 from . import affinity, allocator, create_app, inline
+from .config import services
 from .observe import ACCESS_LOGGER
 from .remote import check_backend_url
 from .runtime import RUNTIME_VARIABLE, shared_runtime_dir
@@ -71,7 +74,16 @@ def worker_app() -> WsgiApp:
     if shared:
         # the network closes before this worker runs a query itself (``inline``)
         inline.WORKER_NETWORK.arm()
-    return create_app(settings).wsgi_app
+    app = create_app(settings)
+    start_memory_copy(app)
+    return app.wsgi_app
+
+
+def start_memory_copy(app: Flask) -> None:
+    """This worker's copy of the embedded store, begun now rather than on its first query."""
+    queries = getattr(services(app).store, "inline", None)
+    if queries is not None:
+        queries.memory_copy().start()
 
 
 # how granian reports a response body that raised; ours raise only to cut an answer short once

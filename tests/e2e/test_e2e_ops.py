@@ -122,6 +122,12 @@ def test_health(server: Server) -> None:
     assert report["store"]["reachable"] is True
     assert report["store"]["kind"] in ("embedded", "remote")
     assert report["counts"] == {"triples": 36, "quads": 36, "graphs": 4}
+    if report["store"]["kind"] == "embedded":
+        # each worker copies the store into memory when it starts: done long before this
+        assert report["store"]["memory_copy"]["state"] == "ready"
+        assert report["store"]["memory_copy"]["quads"] == 36
+    else:
+        assert "memory_copy" not in report["store"]
     identity = report["build"]["identity"]
     builds = [labels for (name, labels) in scrape(server) if name == "kgpub_build_info"]
     assert [dict(labels)["build"] for labels in builds] == [identity]

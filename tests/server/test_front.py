@@ -12,10 +12,12 @@ from flask.testing import FlaskClient
 from kgpub.server.cache import CacheFront, request_key
 from kgpub.server.front import SparqlFront
 
-ALL = "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"
+# in order: a worker's first run of a query reads the disk, the next ones its copy in memory,
+# where solutions with no ORDER BY may come in another order
+ALL = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o"
 SERVICE = "SELECT * { SERVICE <http://127.0.0.1:9/> { ?s ?p ?o } }"
 QUERY_BODY = "application/sparql-query"
-GRAPH = "CONSTRUCT WHERE { ?s ?p ?o }"
+GRAPH = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o"
 FORM = "application/x-www-form-urlencoded"
 HEADERS = (
     "Content-Type",
