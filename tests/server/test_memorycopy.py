@@ -13,7 +13,7 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from flask import Flask
-from kgpub.server import create_app
+from kgpub.server import create_app, memorycopy
 from kgpub.server.memorycopy import MemoryCopy
 from kgpub.server.pool import Answer, ExecutorPool
 
@@ -99,6 +99,36 @@ def test_the_counts_beside_the_store_spare_the_copying(tmp_path: Path, store_dir
     copy = copied(MemoryCopy(str(folder), max_quads=5))
     assert copy.state == "too big" and copy.quads == 0
     assert copied(MemoryCopy(str(folder), max_quads=6)).state == "ready"
+
+
+def test_a_machine_short_of_memory_keeps_the_store_on_disk(
+    tmp_path: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before copying a store whose size is known, and as the copy grows, the machine's
+    available memory is asked; a copy it has no room for is not made."""
+    folder = tmp_path / "store"
+    shutil.copytree(store_dir, folder)
+    count_store_folder(folder)
+    meminfo = tmp_path / "meminfo"
+    real_open = open
+
+    def machine(total_kib: int, available_kib: int) -> None:
+        meminfo.write_text(f"MemTotal: {total_kib} kB\nMemAvailable: {available_kib} kB\n")
+
+    def reading_meminfo(path: object, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        return real_open(meminfo if path == "/proc/meminfo" else path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", reading_meminfo)
+    machine(total_kib=8, available_kib=2)  # 6 quads need 2 x 2,400 bytes, and 1 KiB stays free
+    copy = copied(MemoryCopy(str(folder), max_quads=100))
+    assert copy.state == "short of memory" and copy.store is None and copy.quads == 0
+    machine(total_kib=8, available_kib=6)
+    assert copied(MemoryCopy(str(folder), max_quads=100)).state == "ready"
+    # without the count beside the store, the memory is watched while copying
+    monkeypatch.setattr(memorycopy, "CHECK_EVERY", 2)
+    machine(total_kib=800, available_kib=50)  # under an eighth
+    blind = copied(MemoryCopy(str(store_dir), max_quads=100))
+    assert blind.state == "short of memory" and blind.quads == 2
 
 
 def test_off_and_failed_copies(tmp_path: Path) -> None:
