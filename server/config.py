@@ -75,9 +75,10 @@ def make_store(settings: Settings) -> Store:
             pool_size=settings.threads + 1,
         )
     # the store path is taken as given (relative to the working directory, as the build writes it)
-    inline_seconds = min(settings.inline_query_ms / 1000, settings.query_timeout / 10)
+    most = settings.query_timeout / 10
+    inline_seconds = min(settings.inline_query_ms / 1000, most)
     # and up to ten times that on the worker's copy of the store in memory
-    memory_inline_seconds = min(10 * settings.inline_query_ms / 1000, settings.query_timeout / 10)
+    memory_inline_seconds = min(10 * settings.inline_query_ms / 1000, most)
     return EmbeddedStore(
         Path(settings.store_path),
         pool_size=settings.threads + 1,

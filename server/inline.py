@@ -185,6 +185,13 @@ class InlineQueries:
         return self._stores.get(self.store_path, ox.Store.read_only)
 
 
+def memory_copy_of(store: object) -> MemoryCopy | None:
+    """The worker's copy in memory of a store whose known queries it runs itself; None for a
+    store it never runs a query of (a remote one, or with ``inline_query_ms`` 0)."""
+    queries = getattr(store, "inline", None)
+    return None if queries is None else queries.memory_copy()
+
+
 class NetworkLock:
     """Closes this process's network (``executor.forbid_network``, every thread at once) before it
     runs a query itself, once ``arm`` said it is a web worker of ``kgpub serve``.

@@ -15,6 +15,7 @@ from kgpub import __version__
 
 from . import description, errors
 from .config import Services, services
+from .inline import memory_copy_of
 from .observe import CONTENT_TYPE, Observation
 from .pool import Busy, QueryFailed, QueryTimeout
 from .sparql import YASGUI_BUILD
@@ -79,8 +80,8 @@ def health_report(app: Services) -> dict[str, Any]:
 
 def memory_copy(store: Store) -> dict[str, Any]:
     """This worker's copy of the store in memory, if it runs queries itself (``memorycopy``)."""
-    queries = getattr(store, "inline", None)
-    return {} if queries is None else {"memory_copy": queries.memory_copy().report()}
+    copy = memory_copy_of(store)
+    return {} if copy is None else {"memory_copy": copy.report()}
 
 
 def public_location(url: str) -> str:

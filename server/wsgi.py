@@ -22,8 +22,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
-
 from kgpub.settings import Settings
 
 from . import affinity, allocator, create_app, inline
@@ -75,15 +73,11 @@ def worker_app() -> WsgiApp:
         # the network closes before this worker runs a query itself (``inline``)
         inline.WORKER_NETWORK.arm()
     app = create_app(settings)
-    start_memory_copy(app)
+    # this worker's copy of the embedded store, begun now rather than on its first query
+    memory = inline.memory_copy_of(services(app).store)
+    if memory is not None:
+        memory.start()
     return app.wsgi_app
-
-
-def start_memory_copy(app: Flask) -> None:
-    """This worker's copy of the embedded store, begun now rather than on its first query."""
-    queries = getattr(services(app).store, "inline", None)
-    if queries is not None:
-        queries.memory_copy().start()
 
 
 # how granian reports a response body that raised; ours raise only to cut an answer short once

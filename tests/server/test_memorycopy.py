@@ -13,14 +13,13 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from flask import Flask
-from kgpub.server import create_app, memorycopy
+from kgpub.server import memorycopy
 from kgpub.server.memorycopy import MemoryCopy
 from kgpub.server.pool import Answer, ExecutorPool
 
-from kgpub.settings import Settings
 from kgpub.storecounts import FILE_NAME, count_store_folder
+from tests.server.conftest import PROJECT, make_app
 
-PROJECT = Path(__file__).parents[2]
 EX = "http://example.org/"
 # blank nodes with labels of every shape Oxigraph stores (hex numbers, words, made by it), one a
 # graph name, one inside a triple term, and a named graph declared with no triples in it
@@ -143,8 +142,7 @@ def app_on(store_dir: Path) -> Iterator[Callable[..., Flask]]:
     made: list[Flask] = []
 
     def factory(**settings: object) -> Flask:
-        values = {"root": PROJECT, "store": store_dir, "cache": False, "threads": 2, **settings}
-        made.append(create_app(Settings(), test_config=values))
+        made.append(make_app(PROJECT, store=store_dir, **settings))
         return made[-1]
 
     yield factory
